@@ -1,0 +1,1 @@
+"""The Palabre runtime: settings, app factory, CLI, turn pipeline, delivery, timers, commerce."""

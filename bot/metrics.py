@@ -1,0 +1,31 @@
+"""In-process counters and summaries, exposed as Prometheus text at /metrics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+
+class Metrics:
+    """Counters and (count, sum) summaries; cheap enough for the hot path."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, float] = defaultdict(float)
+        self.summaries: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+
+    def inc(self, name: str, value: float = 1) -> None:
+        self.counters[name] += value
+
+    def observe(self, name: str, value: float) -> None:
+        s = self.summaries[name]
+        s[0] += 1
+        s[1] += value
+
+    def render(self, gauges: dict[str, float] | None = None) -> str:
+        lines: list[str] = []
+        for name, value in sorted(self.counters.items()):
+            lines += [f"# TYPE {name} counter", f"{name} {value:g}"]
+        for name, (count, total) in sorted(self.summaries.items()):
+            lines += [f"# TYPE {name} summary", f"{name}_count {count:g}", f"{name}_sum {total:.6f}"]
+        for name, value in sorted((gauges or {}).items()):
+            lines += [f"# TYPE {name} gauge", f"{name} {value:g}"]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,109 @@
+"""The runtime: builds the store, coordinator, vendors, pipeline, delivery and timers, and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import aiohttp
+
+from bot import commerce
+from bot.delivery import Delivery
+from bot.metrics import Metrics
+from bot.payments import SandboxPSP
+from bot.pipeline import Pipeline
+from bot.settings import Settings
+from bot.timers import TimerWorker
+from bot.vendors import Vendor, VendorLoader
+from channels.base import Sender
+from channels.simulator import SimulatorSender
+from dialogs import Registry
+from storage import Store
+from storage.coordination import coordinator_from_url
+
+log = logging.getLogger("palabre")
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.mongodb_uri:
+        from storage.mongo import MongoStore
+
+        return MongoStore(settings.mongodb_uri, settings.mongodb_db)
+    from storage.embedded import EmbeddedStore
+
+    return EmbeddedStore(settings.data_dir)
+
+
+def load_vendors(directory: str) -> dict[str, Vendor]:
+    return VendorLoader(commerce.register(Registry())).load_dir(directory)
+
+
+class Runtime:
+    """Everything one Palabre process runs. `start` recovers unfinished work before serving."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        vendors: dict[str, Vendor],
+        *,
+        store: Store | None = None,
+        senders: dict[str, Sender] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.vendors = vendors
+        self.clock = clock
+        self.metrics = Metrics()
+        self.store = store or make_store(settings)
+        self.coordinator = coordinator_from_url(settings.redis_url)
+        self.psp = SandboxPSP(self.store, settings.base_url, settings.sandbox_psp_secret)
+        self.delivery = Delivery(self.store, {"simulator": SimulatorSender(), **(senders or {})}, self.metrics,
+                                 max_attempts=settings.outbox_max_attempts, clock=clock)
+        self.pipeline = Pipeline(self.store, self.coordinator, vendors, self.psp, self.delivery, self.metrics,
+                                 distributed=bool(settings.redis_url), clock=clock)
+        self.timers = TimerWorker(self.store, self.pipeline, clock)
+        self.http: aiohttp.ClientSession | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._spawned: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.store.start()
+        for vendor in self.vendors.values():
+            await self.store.ensure_products(vendor.products())
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        recovered = await self.pipeline.recover()
+        if recovered:
+            log.warning("recovered %d unprocessed events", recovered)
+        await self.delivery.sweep()
+        self._background = [
+            asyncio.create_task(self.timers.run(self.settings.timer_interval)),
+            asyncio.create_task(self.delivery.run(self.settings.outbox_interval)),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._spawned:
+            await asyncio.wait(set(self._spawned), timeout=5)
+        await self.pipeline.idle(timeout=10)
+        await self.delivery.idle(timeout=5)
+        if self.http:
+            await self.http.close()
+        await self.coordinator.close()
+        await self.store.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run background work that `stop` waits for (bounded) and never loses track of."""
+        task = asyncio.create_task(coro)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
+    def gauges(self) -> dict[str, float]:
+        return {"palabre_vendors": len(self.vendors), "palabre_conversations_busy": len(self.pipeline._queues)}

@@ -1,0 +1,69 @@
+"""Simulator HTTP endpoints: send a message and get the bot's replies; read a transcript; the chat page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.errors import ApiError, read_json
+from bot.runtime import Runtime
+from bot.vendors import Vendor
+from channels.simulator import SimulatorInputError, parse_message
+
+PAGE = (Path(__file__).parent / "static" / "simulator.html").read_text(encoding="utf-8")
+
+
+def _vendor(request: web.Request) -> tuple[Runtime, Vendor]:
+    rt: Runtime = request.app["runtime"]
+    vendor = rt.vendors.get(request.match_info["vendor"])
+    if vendor is None:
+        raise ApiError(404, "unknown_vendor", f"no vendor '{request.match_info['vendor']}'")
+    return rt, vendor
+
+
+async def post_message(request: web.Request) -> web.Response:
+    rt, vendor = _vendor(request)
+    body = await read_json(request)
+    try:
+        event = parse_message(body, vendor.id)
+    except SimulatorInputError as exc:
+        raise ApiError(400, "invalid_message", str(exc)) from None
+    try:
+        replies = await rt.pipeline.ingest_and_wait(event)
+    except TimeoutError:
+        raise ApiError(503, "busy", "the message is saved; its reply is late — read the transcript") from None
+    except Exception:
+        raise ApiError(503, "unavailable", "the message could not be handled right now; retry") from None
+    return web.json_response({"event_id": event.id, "replies": [r.public() for r in replies]})
+
+
+async def get_messages(request: web.Request) -> web.Response:
+    rt, vendor = _vendor(request)
+    contact = request.query.get("contact", "").strip()
+    if not contact:
+        raise ApiError(400, "missing_contact", "give ?contact=+221770000001")
+    messages = await rt.store.transcript(f"{vendor.id}:web:{contact}")
+    out = []
+    for m in messages:
+        item = {"direction": m.direction, "text": m.text, "at": m.created_at, "status": m.status}
+        if m.direction == "in" and m.payload:
+            item["payload"] = m.payload
+        if m.reply is not None:
+            item.update({k: v for k, v in m.reply.public().items() if k != "text"})
+        out.append(item)
+    return web.json_response({"contact": contact, "messages": out})
+
+
+async def page(request: web.Request) -> web.Response:
+    _, vendor = _vendor(request)
+    doc = PAGE.replace("{{VENDOR_ID}}", vendor.id).replace("{{VENDOR_NAME}}", vendor.config.name)
+    return web.Response(text=doc, content_type="text/html")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/simulator/{vendor}/messages", post_message),
+        web.get("/simulator/{vendor}/messages", get_messages),
+        web.get("/simulator/{vendor}", page),
+    ]

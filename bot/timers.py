@@ -1,0 +1,40 @@
+"""Durable timers: due rows in the store become system events through the normal pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from bot.pipeline import Pipeline
+from storage import Store
+
+log = logging.getLogger("palabre.timers")
+
+
+class TimerWorker:
+    """Polls the store for due timers. Firing is idempotent: the event id is the timer id, so a
+    timer fired twice (two processes, or a crash before its row is deleted) runs one turn.
+    """
+
+    def __init__(self, store: Store, pipeline: Pipeline, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.clock = clock
+
+    async def fire_due(self) -> int:
+        timers = await self.store.due_timers(self.clock(), limit=500)
+        if timers:
+            await self.pipeline.ingest([t.event for t in timers])
+            for t in timers:
+                await self.store.delete_timer(t.id)
+        return len(timers)
+
+    async def run(self, interval: float) -> None:
+        while True:
+            try:
+                await self.fire_due()
+            except Exception:
+                log.exception("timer sweep failed")
+            await asyncio.sleep(interval)

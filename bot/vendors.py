@@ -1,0 +1,177 @@
+"""Vendor configuration: the YAML schema, loading a folder of vendors, and each vendor's runtime."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dialogs import Dialog, DialogSpec, Registry, YamlInvalid, YamlProblem, load_file, load_segment_dialog
+from intents import CatalogueItem, NluParser
+from locales import SUPPORTED
+from storage import Product
+from templates import MessageCatalog, MessageError, load_segment
+
+ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+class ProductSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_-]{0,31}$")
+    name: str = Field(min_length=1, max_length=120)
+    price: int = Field(ge=0)
+    stock: int = Field(ge=0)
+    description: str | None = None
+    image_url: str | None = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
+class LiveSellerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reservation_minutes: float = Field(default=10, gt=0, le=24 * 60)
+    reminder_percent: int = Field(default=70, ge=10, le=95)
+    max_quantity: int = Field(default=5, ge=1, le=100)
+
+
+class NotifySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["web", "whatsapp", "telegram", "sms", "email"] = "web"
+    provider: str = "simulator"
+    address: str
+
+
+class VendorConfig(BaseModel):
+    """One vendor's YAML file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    name: str = Field(min_length=1)
+    segment: Literal["live_seller"] = "live_seller"
+    locale: str = "fr"
+    currency: Literal["XOF"] = "XOF"
+    timezone: str = "Africa/Dakar"
+    settings: LiveSellerSettings = Field(default_factory=LiveSellerSettings)
+    catalogue: list[ProductSpec] = Field(min_length=1)
+    messages: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    notify: NotifySpec | None = None
+    psp: Literal["sandbox"] = "sandbox"
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, v: str) -> str:
+        if v not in SUPPORTED:
+            raise ValueError(f"locale must be one of {', '.join(SUPPORTED)}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> VendorConfig:
+        seen: set[str] = set()
+        for p in self.catalogue:
+            if p.code in seen:
+                raise ValueError(f"product code {p.code} appears twice in the catalogue")
+            seen.add(p.code)
+        return self
+
+
+def resolve_env(value: Any, env: os._Environ[str] | dict[str, str] = os.environ) -> Any:
+    """Replace ${VAR} references by the environment's values (secrets never live in YAML)."""
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in env:
+                raise KeyError(m.group(1))
+            return env[m.group(1)]
+
+        return ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: resolve_env(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, env) for v in value]
+    return value
+
+
+@dataclass
+class Vendor:
+    """A loaded vendor: its configuration plus compiled dialog, messages and NLU."""
+
+    config: VendorConfig
+    dialog: Dialog
+    messages: MessageCatalog
+    nlu: NluParser
+    source: str
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    def products(self) -> list[Product]:
+        return [
+            Product(vendor_id=self.id, code=p.code, name=p.name, price=p.price, stock=p.stock,
+                    description=p.description, image_url=p.image_url)
+            for p in self.config.catalogue
+        ]
+
+
+class VendorLoader:
+    """Compiles vendors; one Dialog per segment is shared by every vendor of that segment."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._dialogs: dict[str, Dialog] = {}
+        self._segment_messages: dict[str, Any] = {}
+
+    def _dialog(self, segment: str) -> Dialog:
+        if segment not in self._dialogs:
+            spec: DialogSpec = load_segment_dialog(segment)
+            self._dialogs[segment] = Dialog(spec, self._registry)
+            self._segment_messages[segment] = load_segment(segment)
+        return self._dialogs[segment]
+
+    def load(self, path: str | Path) -> Vendor:
+        path = Path(path)
+        cfg = load_file(VendorConfig, path)
+        try:
+            cfg = cfg.model_copy(update={"channels": resolve_env(cfg.channels)})
+        except KeyError as exc:
+            raise YamlInvalid([YamlProblem(str(path), 1, f"channels: environment variable {exc} is not set")]) from None
+        dialog = self._dialog(cfg.segment)
+        try:
+            catalog = MessageCatalog(self._segment_messages[cfg.segment], cfg.messages)
+        except MessageError as exc:
+            raise YamlInvalid([YamlProblem(str(path), 1, f"messages: {exc}")]) from None
+        _, keys = dialog.spec.names_used()
+        missing = sorted(k for k in keys if not catalog.has(k, cfg.locale))
+        if missing:
+            raise YamlInvalid([YamlProblem(str(path), 1, f"messages missing: {', '.join(missing)}")])
+        nlu = NluParser([CatalogueItem(code=p.code, name=p.name) for p in cfg.catalogue], locale=cfg.locale)
+        return Vendor(config=cfg, dialog=dialog, messages=catalog, nlu=nlu, source=str(path))
+
+    def load_dir(self, directory: str | Path) -> dict[str, Vendor]:
+        """Every *.yaml / *.yml of a folder; all problems of all files are reported together."""
+        vendors: dict[str, Vendor] = {}
+        problems: list[YamlProblem] = []
+        files = sorted([*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")])
+        for f in files:
+            try:
+                v = self.load(f)
+            except YamlInvalid as exc:
+                problems.extend(exc.problems)
+                continue
+            if v.id in vendors:
+                problems.append(YamlProblem(str(f), 1, f"vendor id '{v.id}' already used by {vendors[v.id].source}"))
+            vendors[v.id] = v
+        if problems:
+            raise YamlInvalid(problems)
+        return vendors

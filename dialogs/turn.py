@@ -1,0 +1,65 @@
+"""`Turn`: what one dialog step sees (state, slots, parse, event) and what it produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels import Event
+
+
+@dataclass
+class TimerRequest:
+    """A durable timer to create: when due, `trigger` is fired as a system event."""
+
+    id: str
+    due_at: float
+    trigger: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Notification:
+    """A message for someone other than the buyer (e.g. the vendor), by message key."""
+
+    address: str
+    channel: str
+    key: str
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Turn:
+    """One step of one conversation. Actions read and change it; nothing here touches storage."""
+
+    state: str
+    slots: dict[str, Any]
+    event: Event
+    parse: dict[str, Any]
+    services: Any = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    says: list[str] = field(default_factory=list)
+    timers: list[TimerRequest] = field(default_factory=list)
+    cancelled_timers: list[str] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+
+    def say(self, key: str, **variables: Any) -> None:
+        self.variables.update(variables)
+        self.says.append(key)
+
+    def schedule(self, timer_id: str, due_at: float, trigger: str, **data: Any) -> None:
+        self.timers.append(TimerRequest(timer_id, due_at, trigger, data))
+
+    def cancel_timer(self, timer_id: str) -> None:
+        self.cancelled_timers.append(timer_id)
+
+    def notify(self, address: str, channel: str, key: str, **variables: Any) -> None:
+        self.notifications.append(Notification(address, channel, key, variables))
+
+    def entity(self, name: str, default: Any = None) -> Any:
+        """The first value of an entity in the parse result."""
+        for ent in self.parse.get("entities", ()):
+            if ent.get("entity") == name:
+                return ent.get("value")
+        return default

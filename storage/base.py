@@ -1,0 +1,144 @@
+"""The `Store` contract: the only door to persistence, speaking the domain, not queries."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+from channels import Event
+from storage.records import (
+    Conversation,
+    Message,
+    Order,
+    OrderStatus,
+    OutboxEntry,
+    Payment,
+    Product,
+    Timer,
+    TurnWrite,
+)
+
+
+class Store(ABC):
+    """Persistence contract shared by every backend (embedded, MongoDB).
+
+    Durability: when a coroutine that writes returns, the write survives a crash of this
+    process. Every write is idempotent on its record id, so replaying a turn after a crash
+    writes the same records again instead of new ones.
+    """
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open connections and create indexes."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and release resources."""
+
+    # inbox
+    @abstractmethod
+    async def add_events(self, events: Iterable[Event]) -> list[bool]:
+        """Persist inbound events; True for each one not seen before (unique on event id)."""
+
+    @abstractmethod
+    async def is_processed(self, event_id: str) -> bool:
+        """Whether a turn for this event was committed."""
+
+    @abstractmethod
+    async def unprocessed_events(self, limit: int = 1000) -> list[Event]:
+        """Events persisted but not yet processed, oldest first (for recovery)."""
+
+    # conversations and turns
+    @abstractmethod
+    async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    @abstractmethod
+    async def commit_turn(self, turn: TurnWrite) -> None:
+        """Write a turn's conversation, messages, outbox entries and timers; mark the event processed."""
+
+    @abstractmethod
+    async def transcript(self, conversation_id: str) -> list[Message]:
+        """All messages of a conversation in the order they were written."""
+
+    @abstractmethod
+    async def update_message_status(
+        self, provider_message_id: str, status: str, error: str | None = None
+    ) -> bool:
+        """Record a delivery status reported by a provider; False when no message has that id."""
+
+    # outbox
+    @abstractmethod
+    async def pending_outbox(self, now: float, limit: int = 100) -> list[OutboxEntry]:
+        """Pending entries due at `now`, oldest first."""
+
+    @abstractmethod
+    async def mark_outbox(
+        self,
+        entry_id: str,
+        status: str,
+        *,
+        attempts: int,
+        next_attempt_at: float = 0.0,
+        error: str | None = None,
+        provider_message_id: str | None = None,
+    ) -> None:
+        """Record a delivery attempt; on 'sent' the message gets the provider's id."""
+
+    # timers
+    @abstractmethod
+    async def due_timers(self, now: float, limit: int = 100) -> list[Timer]: ...
+
+    @abstractmethod
+    async def delete_timer(self, timer_id: str) -> None: ...
+
+    # catalogue and stock
+    @abstractmethod
+    async def ensure_products(self, products: Iterable[Product]) -> None:
+        """Insert products that do not exist yet; existing stock is left as it is."""
+
+    @abstractmethod
+    async def get_product(self, vendor_id: str, code: str) -> Product | None: ...
+
+    @abstractmethod
+    async def list_products(self, vendor_id: str) -> list[Product]: ...
+
+    @abstractmethod
+    async def set_stock(self, vendor_id: str, code: str, stock: int) -> None: ...
+
+    @abstractmethod
+    async def reserve_stock(self, vendor_id: str, code: str, qty: int, hold_id: str) -> bool:
+        """Atomically take `qty` units under `hold_id`; never below zero.
+
+        Idempotent: a second call with the same hold id returns True without taking more.
+        """
+
+    @abstractmethod
+    async def release_stock(self, vendor_id: str, code: str, hold_id: str) -> bool:
+        """Give a hold's units back; False (and no change) if the hold is not held."""
+
+    @abstractmethod
+    async def consume_hold(self, vendor_id: str, code: str, hold_id: str) -> bool:
+        """The held units are sold: drop the hold without returning stock."""
+
+    # orders and payments
+    @abstractmethod
+    async def save_order(self, order: Order) -> None: ...
+
+    @abstractmethod
+    async def get_order(self, order_id: str) -> Order | None: ...
+
+    @abstractmethod
+    async def transition_order(
+        self, order_id: str, from_statuses: Iterable[OrderStatus], to_status: OrderStatus, **fields: object
+    ) -> Order | None:
+        """Conditional update: only if the order is in one of `from_statuses`; returns the new order."""
+
+    @abstractmethod
+    async def save_payment(self, payment: Payment) -> None: ...
+
+    @abstractmethod
+    async def get_payment(self, payment_id: str) -> Payment | None: ...
+
+    @abstractmethod
+    async def transition_payment(
+        self, payment_id: str, from_status: str, to_status: str
+    ) -> Payment | None:
+        """Conditional status change; None when the payment is not in `from_status`."""

@@ -1,0 +1,462 @@
+"""Cross-process coordination: per-key locks, de-duplication, token buckets and a small TTL cache."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import math
+import secrets
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Generic, TypeVar
+
+import redis.asyncio as aioredis
+
+__all__ = [
+    "Coordinator",
+    "InProcessCoordinator",
+    "LockTimeout",
+    "RedisCoordinator",
+    "coordinator_from_url",
+]
+
+logger = logging.getLogger(__name__)
+
+_V = TypeVar("_V")
+
+
+class LockTimeout(TimeoutError):
+    """A lock was not acquired within its `wait` seconds."""
+
+
+def _check_ttl(ttl: float) -> None:
+    if not ttl > 0:
+        raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+
+
+def _check_bucket(rate: float, burst: int, tokens: int) -> None:
+    if not rate > 0:
+        raise ValueError(f"rate must be > 0 tokens per second, got {rate!r}")
+    if burst < 1:
+        raise ValueError(f"burst must be >= 1, got {burst!r}")
+    if not 1 <= tokens <= burst:
+        raise ValueError(f"tokens must be between 1 and burst ({burst}), got {tokens!r}")
+
+
+def _ms(seconds: float) -> int:
+    """Seconds as whole milliseconds for Redis PX, rounded up and never below 1."""
+    return max(1, math.ceil(seconds * 1000))
+
+
+class Coordinator(ABC):
+    """Coordination primitives shared by every process using the same backend.
+
+    All methods are coroutine-safe: any number of tasks of one event loop may call them
+    concurrently. An instance belongs to the event loop it is first used on.
+    """
+
+    @abstractmethod
+    def lock(self, key: str, *, ttl: float = 30.0, wait: float = 30.0) -> AbstractAsyncContextManager[None]:
+        """Mutual exclusion on `key` (e.g. one conversation) across every process sharing the backend.
+
+        Use as `async with coordinator.lock(key): ...`; the returned object is single-use.
+        Raises LockTimeout (a TimeoutError) if not acquired within `wait` seconds (`wait <= 0`
+        tries once). Waiters of one process are served first come, first served; across
+        processes there is no ordering guarantee. The Redis lock expires after `ttl` seconds
+        so a killed process cannot hold it forever: a critical section must finish within `ttl`.
+        """
+
+    @abstractmethod
+    async def seen(self, key: str, ttl: float = 86400.0) -> bool:
+        """De-dup: True if `key` was already marked; otherwise marks it for `ttl` seconds and returns False.
+
+        Atomic (SET NX): of any number of concurrent callers with the same key, exactly one gets False.
+        """
+
+    @abstractmethod
+    async def acquire_tokens(self, bucket: str, rate: float, burst: int, tokens: int = 1) -> float:
+        """Token bucket of `burst` tokens refilled at `rate` tokens per second, starting full.
+
+        Takes `tokens` and returns 0.0 if that many are available now; otherwise takes nothing and
+        returns the seconds to wait before they will be (other takers may get there first). Atomic,
+        and shared by all processes on Redis (one Lua script, clocked by the Redis server).
+        Raises ValueError unless rate > 0 and 1 <= tokens <= burst.
+        """
+
+    @abstractmethod
+    async def cache_get(self, key: str) -> str | None:
+        """The value stored by `cache_set` under `key`, or None if absent or expired."""
+
+    @abstractmethod
+    async def cache_set(self, key: str, value: str, ttl: float) -> None:
+        """Store `value` under `key` for `ttl` seconds (> 0), replacing any previous value."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release backend resources. Locks still held are left to expire; the instance is unusable after."""
+
+
+class _KeyedLocks:
+    """One asyncio.Lock per key, created on first use and dropped as soon as nobody holds or awaits it."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _KeyedEntry] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def acquire(self, key: str, wait: float) -> None:
+        """Acquire `key` (FIFO among local waiters) or raise LockTimeout after `wait` seconds."""
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _KeyedEntry()
+        entry.users += 1
+        if entry.users == 1:
+            # Sole user: the lock is free with no waiters, so acquire() completes without suspending.
+            await entry.lock.acquire()
+            return
+        try:
+            async with asyncio.timeout(max(wait, 0.0)):
+                await entry.lock.acquire()
+        except TimeoutError:
+            self._drop(key, entry)
+            raise LockTimeout(f"lock {key!r} not acquired within {wait} s") from None
+        except BaseException:
+            self._drop(key, entry)
+            raise
+
+    def release(self, key: str) -> None:
+        entry = self._entries[key]
+        entry.lock.release()
+        self._drop(key, entry)
+
+    def _drop(self, key: str, entry: _KeyedEntry) -> None:
+        entry.users -= 1
+        if entry.users == 0:
+            del self._entries[key]
+
+
+class _KeyedEntry:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class _ExpiringDict(Generic[_V]):
+    """A dict whose entries vanish at their expiry (monotonic clock); expired entries are purged as
+    new ones are written, so memory stays proportional to the live entries."""
+
+    __slots__ = ("_data", "_heap")
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[float, _V]] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: str, now: float) -> _V | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            del self._data[key]
+            return None
+        return entry[1]
+
+    def set(self, key: str, value: _V, expires: float, now: float) -> None:
+        self._purge(now)
+        self._data[key] = (expires, value)
+        heapq.heappush(self._heap, (expires, key))
+        if len(self._heap) > 2 * len(self._data) + 64:
+            # Overwritten keys leave stale heap items behind; rebuild before they pile up.
+            self._heap = [(exp, k) for k, (exp, _) in self._data.items()]
+            heapq.heapify(self._heap)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self._heap.clear()
+
+    def _purge(self, now: float) -> None:
+        heap, data = self._heap, self._data
+        while heap and heap[0][0] <= now:
+            _, key = heapq.heappop(heap)
+            entry = data.get(key)
+            if entry is not None and entry[0] <= now:
+                del data[key]
+
+
+class InProcessCoordinator(Coordinator):
+    """Coordinator for a single process: asyncio locks, in-memory de-dup marks, buckets and cache.
+
+    `lock` ignores `ttl`: a holder cannot die without its process, and a holder that overruns keeps
+    the lock (stricter than Redis, where the lock would expire). Memory is bounded by live state:
+    lock entries are dropped when unused, expired marks and cache entries are purged on writes,
+    and a bucket is forgotten once it has refilled (a full bucket and an absent one are the same).
+    """
+
+    def __init__(self) -> None:
+        self._keyed_locks = _KeyedLocks()
+        self._seen: _ExpiringDict[bool] = _ExpiringDict()
+        self._cache: _ExpiringDict[str] = _ExpiringDict()
+        self._buckets: _ExpiringDict[tuple[float, float]] = _ExpiringDict()
+
+    def lock(self, key: str, *, ttl: float = 30.0, wait: float = 30.0) -> AbstractAsyncContextManager[None]:
+        _check_ttl(ttl)
+        return _InProcessLock(self._keyed_locks, key, wait)
+
+    async def seen(self, key: str, ttl: float = 86400.0) -> bool:
+        _check_ttl(ttl)
+        now = time.monotonic()
+        if self._seen.get(key, now):
+            return True
+        self._seen.set(key, True, now + ttl, now)
+        return False
+
+    async def acquire_tokens(self, bucket: str, rate: float, burst: int, tokens: int = 1) -> float:
+        _check_bucket(rate, burst, tokens)
+        now = time.monotonic()
+        state = self._buckets.get(bucket, now)
+        if state is None:
+            available = float(burst)
+        else:
+            level, stamp = state
+            available = min(float(burst), level + (now - stamp) * rate)
+        if available < tokens:
+            return (tokens - available) / rate
+        available -= tokens
+        self._buckets.set(bucket, (available, now), now + (burst - available) / rate, now)
+        return 0.0
+
+    async def cache_get(self, key: str) -> str | None:
+        return self._cache.get(key, time.monotonic())
+
+    async def cache_set(self, key: str, value: str, ttl: float) -> None:
+        _check_ttl(ttl)
+        now = time.monotonic()
+        self._cache.set(key, value, now + ttl, now)
+
+    async def close(self) -> None:
+        self._seen.clear()
+        self._cache.clear()
+        self._buckets.clear()
+
+
+class _InProcessLock(AbstractAsyncContextManager[None]):
+    __slots__ = ("_key", "_keyed_locks", "_wait")
+
+    def __init__(self, locks: _KeyedLocks, key: str, wait: float) -> None:
+        self._keyed_locks = locks
+        self._key = key
+        self._wait = wait
+
+    async def __aenter__(self) -> None:
+        await self._keyed_locks.acquire(self._key, self._wait)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._keyed_locks.release(self._key)
+
+
+# KEYS[1] lock key; ARGV[1] holder token. Deletes the key only if it still holds our token.
+_UNLOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS[1] lock key; ARGV[1] holder token; ARGV[2] ttl in ms. SET NX PX that also succeeds when the key
+# already holds our token: a SET whose reply was lost and that the client retried must not lock us out.
+_RELOCK_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] bucket hash {tokens, ts}; ARGV rate (tokens/s), burst, wanted tokens. Returns the wait in
+# seconds as a string (Lua numbers are truncated to integers in replies). A missing hash is a full
+# bucket; the hash expires once the bucket would be full again, so idle buckets cost no memory.
+_BUCKET_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local level = tonumber(state[1])
+local stamp = tonumber(state[2])
+if level == nil or stamp == nil then
+  level = burst
+else
+  local elapsed = now - stamp
+  if elapsed < 0 then elapsed = 0 end
+  level = math.min(burst, level + elapsed * rate)
+end
+if level < want then
+  return tostring((want - level) / rate)
+end
+level = level - want
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', level), 'ts', string.format('%.6f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - level) / rate * 1000) + 1)
+return '0'
+"""
+
+_POLL_FIRST = 0.001
+_POLL_MAX = 0.02
+
+
+class RedisCoordinator(Coordinator):
+    """Coordinator shared by every process connected to one Redis (keys under `prefix`).
+
+    Lock: `SET key token NX PX ttl` to acquire and a compare-and-delete script to release, so an
+    uncontended lock costs one round trip each way. Waiters of one key inside this process queue
+    on a local asyncio.Lock (FIFO, no Redis traffic) and only the head of that queue polls Redis,
+    sleeping 1 ms growing to 20 ms between attempts. A Redis call already in flight is bounded by
+    the client's socket timeout, not by `wait`. If a holder overruns `ttl`, its lock may be taken
+    by another process; its release then leaves the new holder alone and logs a warning. Release
+    never raises on a Redis error (the critical section did run): it logs, and the lock expires
+    after `ttl`.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "palabre:") -> None:
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._prefix = prefix
+        self._keyed_locks = _KeyedLocks()
+        self._unlock = self._redis.register_script(_UNLOCK_LUA)
+        self._relock = self._redis.register_script(_RELOCK_LUA)
+        self._bucket = self._redis.register_script(_BUCKET_LUA)
+        self._token_prefix = secrets.token_hex(8) + ":"
+        self._counter = itertools.count()
+        self._cleanups: set[asyncio.Task[None]] = set()
+
+    def lock(self, key: str, *, ttl: float = 30.0, wait: float = 30.0) -> AbstractAsyncContextManager[None]:
+        _check_ttl(ttl)
+        return _RedisLock(self, key, ttl, wait)
+
+    async def seen(self, key: str, ttl: float = 86400.0) -> bool:
+        _check_ttl(ttl)
+        created = await self._redis.set(self._prefix + "seen:" + key, "1", nx=True, px=_ms(ttl))
+        return not created
+
+    async def acquire_tokens(self, bucket: str, rate: float, burst: int, tokens: int = 1) -> float:
+        _check_bucket(rate, burst, tokens)
+        wait = await self._bucket(keys=[self._prefix + "bucket:" + bucket], args=[repr(rate), burst, tokens])
+        return max(0.0, float(wait))
+
+    async def cache_get(self, key: str) -> str | None:
+        value: str | None = await self._redis.get(self._prefix + "cache:" + key)
+        return value
+
+    async def cache_set(self, key: str, value: str, ttl: float) -> None:
+        _check_ttl(ttl)
+        await self._redis.set(self._prefix + "cache:" + key, value, px=_ms(ttl))
+
+    async def close(self) -> None:
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
+        await self._redis.aclose()
+
+    async def _acquire(self, key: str, ttl: float, wait: float) -> str:
+        """Take the local then the Redis lock on `key`; returns the holder token."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        await self._keyed_locks.acquire(key, wait)
+        try:
+            name = self._prefix + "lock:" + key
+            token = self._token_prefix + str(next(self._counter))
+            px = _ms(ttl)
+            if await self._guarded(name, token, self._redis.set(name, token, nx=True, px=px)):
+                return token
+            delay = _POLL_FIRST
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise LockTimeout(f"lock {key!r} not acquired within {wait} s")
+                await asyncio.sleep(min(delay, remaining))
+                delay = min(delay * 2, _POLL_MAX)
+                if await self._guarded(name, token, self._relock(keys=[name], args=[token, px])):
+                    return token
+        except BaseException:
+            self._keyed_locks.release(key)
+            raise
+
+    async def _release(self, key: str, token: str) -> None:
+        name = self._prefix + "lock:" + key
+        try:
+            released = await self._guarded(name, token, self._unlock(keys=[name], args=[token]))
+        except Exception:
+            logger.warning("could not release lock %r; it will expire after its ttl", key, exc_info=True)
+            return
+        finally:
+            self._keyed_locks.release(key)
+        if not released:
+            logger.warning("lock %r was no longer held at release: its critical section outlived ttl", key)
+
+    async def _guarded(self, name: str, token: str, call: Awaitable[object]) -> bool:
+        """Await a lock command; if it fails or is cancelled mid-flight it may still have taken effect on
+        the server, so drop our token from `name` in the background before re-raising."""
+        try:
+            return bool(await call)
+        except BaseException:
+            task = asyncio.get_running_loop().create_task(self._drop_token(name, token))
+            self._cleanups.add(task)
+            task.add_done_callback(self._cleanups.discard)
+            raise
+
+    async def _drop_token(self, name: str, token: str) -> None:
+        try:
+            await self._unlock(keys=[name], args=[token])
+        except Exception:
+            logger.warning("could not clear lock %r after a failed call; it will expire after its ttl", name)
+
+
+class _RedisLock(AbstractAsyncContextManager[None]):
+    __slots__ = ("_coordinator", "_key", "_token", "_ttl", "_wait")
+
+    def __init__(self, coordinator: RedisCoordinator, key: str, ttl: float, wait: float) -> None:
+        self._coordinator = coordinator
+        self._key = key
+        self._ttl = ttl
+        self._wait = wait
+        self._token = ""
+
+    async def __aenter__(self) -> None:
+        self._token = await self._coordinator._acquire(self._key, self._ttl, self._wait)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._coordinator._release(self._key, self._token)
+
+
+def coordinator_from_url(url: str | None) -> Coordinator:
+    """InProcessCoordinator for None or "", RedisCoordinator for redis://, rediss:// and unix:// URLs."""
+    if not url:
+        return InProcessCoordinator()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisCoordinator(url)
+    raise ValueError(f"unsupported coordination URL {url!r}: expected redis://, rediss:// or unix://")

@@ -1,0 +1,367 @@
+"""The embedded store: SQLite on local disk, one process, group-committed writes."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from channels import Event
+from storage.base import Store
+from storage.records import (
+    Conversation,
+    Message,
+    Order,
+    OrderStatus,
+    OutboxEntry,
+    Payment,
+    Product,
+    Timer,
+    TurnWrite,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, processed INTEGER NOT NULL DEFAULT 0, body TEXT);
+CREATE INDEX IF NOT EXISTS events_unprocessed ON events(processed) WHERE processed = 0;
+CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, conv TEXT NOT NULL,
+    provider_message_id TEXT, status TEXT NOT NULL, error TEXT, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_conv ON messages(conv, seq);
+CREATE INDEX IF NOT EXISTS messages_pmid ON messages(provider_message_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, next_at REAL NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_at);
+CREATE TABLE IF NOT EXISTS timers (id TEXT PRIMARY KEY, due_at REAL NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS timers_due ON timers(due_at);
+CREATE TABLE IF NOT EXISTS products (
+    vendor TEXT NOT NULL, code TEXT NOT NULL, stock INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (vendor, code));
+CREATE TABLE IF NOT EXISTS holds (
+    id TEXT NOT NULL, vendor TEXT NOT NULL, code TEXT NOT NULL, qty INTEGER NOT NULL,
+    PRIMARY KEY (vendor, code, id));
+CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, status TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS payments (id TEXT PRIMARY KEY, status TEXT NOT NULL, body TEXT NOT NULL);
+"""
+
+
+class StoreLocked(RuntimeError):
+    """Another process already owns this data directory."""
+
+
+class EmbeddedStore(Store):
+    """SQLite (WAL) in `data_dir`, for one process with no database server.
+
+    Writes run on the event loop (each takes microseconds) and are committed together
+    once per loop iteration: a writer awaits that commit, so when a write method returns
+    its data is on disk in the WAL and survives a crash of the process. Every sequence of
+    statements inside one method runs without an await, so it is atomic for this process.
+    A lock file refuses a second process on the same directory.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+        self._dir = Path(data_dir)
+        self._synchronous = synchronous
+        self._db: sqlite3.Connection | None = None
+        self._lockfile: int | None = None
+        self._pending: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._dir / "palabre.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreLocked(f"{self._dir} is in use by another Palabre process") from None
+        self._lockfile = fd
+        db = sqlite3.connect(self._dir / "palabre.sqlite3", isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.executescript(SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            if self._db.in_transaction:
+                self._db.commit()
+            self._db.close()
+            self._db = None
+        if self._lockfile is not None:
+            os.close(self._lockfile)
+            self._lockfile = None
+
+    # plumbing
+    def _x(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
+        assert self._db is not None, "store not started"
+        return self._db.execute(sql, params)
+
+    def _w(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
+        assert self._db is not None, "store not started"
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+        return self._db.execute(sql, params)
+
+    async def _durable(self) -> None:
+        """Wait for the group commit that includes every write made so far."""
+        if self._pending is None:
+            loop = asyncio.get_running_loop()
+            self._pending = loop.create_future()
+            loop.call_soon(self._commit)
+        await asyncio.shield(self._pending)
+
+    def _commit(self) -> None:
+        fut, self._pending = self._pending, None
+        assert fut is not None
+        try:
+            if self._db is not None and self._db.in_transaction:
+                self._db.commit()
+        except sqlite3.Error as exc:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(None)
+
+    # inbox
+    async def add_events(self, events: Iterable[Event]) -> list[bool]:
+        fresh = [
+            self._w(
+                "INSERT OR IGNORE INTO events (id, body) VALUES (?, ?)", (e.id, e.model_dump_json())
+            ).rowcount
+            == 1
+            for e in events
+        ]
+        await self._durable()
+        return fresh
+
+    async def is_processed(self, event_id: str) -> bool:
+        row = self._x("SELECT processed FROM events WHERE id = ?", (event_id,)).fetchone()
+        return bool(row and row[0])
+
+    async def unprocessed_events(self, limit: int = 1000) -> list[Event]:
+        rows = self._x(
+            "SELECT body FROM events WHERE processed = 0 ORDER BY rowid LIMIT ?", (limit,)
+        ).fetchall()
+        return [Event.model_validate_json(r[0]) for r in rows]
+
+    # conversations and turns
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        row = self._x("SELECT body FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        return Conversation.model_validate_json(row[0]) if row else None
+
+    async def commit_turn(self, turn: TurnWrite) -> None:
+        if turn.conversation is not None:
+            c = turn.conversation
+            self._w(
+                "INSERT INTO conversations (id, body) VALUES (?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+                (c.id, c.model_dump_json()),
+            )
+        for m in turn.messages:
+            self._insert_message(m)
+        for o in turn.outbox:
+            self._w(
+                "INSERT OR IGNORE INTO outbox (id, status, next_at, body) VALUES (?, ?, ?, ?)",
+                (o.id, o.status, o.next_attempt_at, o.model_dump_json()),
+            )
+        for t in turn.timers:
+            self._w(
+                "INSERT OR REPLACE INTO timers (id, due_at, body) VALUES (?, ?, ?)",
+                (t.id, t.due_at, t.model_dump_json()),
+            )
+        for timer_id in turn.cancel_timers:
+            self._w("DELETE FROM timers WHERE id = ?", (timer_id,))
+        self._w(
+            "INSERT INTO events (id, processed) VALUES (?, 1) "
+            "ON CONFLICT(id) DO UPDATE SET processed = 1",
+            (turn.event_id,),
+        )
+        await self._durable()
+
+    def _insert_message(self, m: Message) -> None:
+        self._w(
+            "INSERT OR IGNORE INTO messages (id, conv, provider_message_id, status, error, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (m.id, m.conversation_id, m.provider_message_id, m.status, m.error, m.model_dump_json()),
+        )
+
+    async def transcript(self, conversation_id: str) -> list[Message]:
+        rows = self._x(
+            "SELECT seq, body, provider_message_id, status, error FROM messages WHERE conv = ? ORDER BY seq",
+            (conversation_id,),
+        ).fetchall()
+        out = []
+        for seq, body, pmid, status, error in rows:
+            m = Message.model_validate_json(body)
+            out.append(m.model_copy(update={"seq": seq, "provider_message_id": pmid, "status": status,
+                                             "error": error}))
+        return out
+
+    async def update_message_status(
+        self, provider_message_id: str, status: str, error: str | None = None
+    ) -> bool:
+        cur = self._w(
+            "UPDATE messages SET status = ?, error = COALESCE(?, error) WHERE provider_message_id = ?",
+            (status, error, provider_message_id),
+        )
+        await self._durable()
+        return cur.rowcount > 0
+
+    # outbox
+    async def pending_outbox(self, now: float, limit: int = 100) -> list[OutboxEntry]:
+        rows = self._x(
+            "SELECT body, next_at FROM outbox WHERE status = 'pending' AND next_at <= ? "
+            "ORDER BY next_at, rowid LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        out = []
+        for body, next_at in rows:
+            entry = OutboxEntry.model_validate_json(body)
+            out.append(entry.model_copy(update={"next_attempt_at": next_at}))
+        return out
+
+    async def mark_outbox(
+        self,
+        entry_id: str,
+        status: str,
+        *,
+        attempts: int,
+        next_attempt_at: float = 0.0,
+        error: str | None = None,
+        provider_message_id: str | None = None,
+    ) -> None:
+        row = self._x("SELECT body FROM outbox WHERE id = ?", (entry_id,)).fetchone()
+        if row is None:
+            return
+        entry = OutboxEntry.model_validate_json(row[0])
+        entry = entry.model_copy(
+            update={"status": status, "attempts": attempts, "next_attempt_at": next_attempt_at, "error": error}
+        )
+        self._w(
+            "UPDATE outbox SET status = ?, next_at = ?, body = ? WHERE id = ?",
+            (status, next_attempt_at, entry.model_dump_json(), entry_id),
+        )
+        msg_status = {"sent": "sent", "failed": "failed"}.get(status)
+        if msg_status:
+            self._w(
+                "UPDATE messages SET status = ?, error = ?, provider_message_id = COALESCE(?, provider_message_id) "
+                "WHERE id = ?",
+                (msg_status, error, provider_message_id, entry.message_id),
+            )
+        await self._durable()
+
+    # timers
+    async def due_timers(self, now: float, limit: int = 100) -> list[Timer]:
+        rows = self._x(
+            "SELECT body FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?", (now, limit)
+        ).fetchall()
+        return [Timer.model_validate_json(r[0]) for r in rows]
+
+    async def delete_timer(self, timer_id: str) -> None:
+        self._w("DELETE FROM timers WHERE id = ?", (timer_id,))
+        await self._durable()
+
+    # catalogue and stock
+    async def ensure_products(self, products: Iterable[Product]) -> None:
+        for p in products:
+            self._w(
+                "INSERT OR IGNORE INTO products (vendor, code, stock, body) VALUES (?, ?, ?, ?)",
+                (p.vendor_id, p.code, p.stock, p.model_dump_json(exclude={"stock"})),
+            )
+        await self._durable()
+
+    def _product(self, row: tuple[str, int]) -> Product:
+        return Product.model_validate({**json.loads(row[0]), "stock": row[1]})
+
+    async def get_product(self, vendor_id: str, code: str) -> Product | None:
+        row = self._x(
+            "SELECT body, stock FROM products WHERE vendor = ? AND code = ?", (vendor_id, code)
+        ).fetchone()
+        return self._product(row) if row else None
+
+    async def list_products(self, vendor_id: str) -> list[Product]:
+        rows = self._x(
+            "SELECT body, stock FROM products WHERE vendor = ? ORDER BY rowid", (vendor_id,)
+        ).fetchall()
+        return [self._product(r) for r in rows]
+
+    async def set_stock(self, vendor_id: str, code: str, stock: int) -> None:
+        self._w("UPDATE products SET stock = ? WHERE vendor = ? AND code = ?", (stock, vendor_id, code))
+        await self._durable()
+
+    async def reserve_stock(self, vendor_id: str, code: str, qty: int, hold_id: str) -> bool:
+        if self._x("SELECT 1 FROM holds WHERE id = ? AND vendor = ? AND code = ?",
+                   (hold_id, vendor_id, code)).fetchone():
+            await self._durable()
+            return True
+        cur = self._w(
+            "UPDATE products SET stock = stock - ? WHERE vendor = ? AND code = ? AND stock >= ?",
+            (qty, vendor_id, code, qty),
+        )
+        if cur.rowcount != 1:
+            return False
+        self._w("INSERT INTO holds (id, vendor, code, qty) VALUES (?, ?, ?, ?)", (hold_id, vendor_id, code, qty))
+        await self._durable()
+        return True
+
+    async def release_stock(self, vendor_id: str, code: str, hold_id: str) -> bool:
+        row = self._x("SELECT qty FROM holds WHERE id = ? AND vendor = ? AND code = ?",
+                      (hold_id, vendor_id, code)).fetchone()
+        if row is None:
+            return False
+        self._w("DELETE FROM holds WHERE id = ? AND vendor = ? AND code = ?", (hold_id, vendor_id, code))
+        self._w("UPDATE products SET stock = stock + ? WHERE vendor = ? AND code = ?", (row[0], vendor_id, code))
+        await self._durable()
+        return True
+
+    async def consume_hold(self, vendor_id: str, code: str, hold_id: str) -> bool:
+        cur = self._w("DELETE FROM holds WHERE id = ? AND vendor = ? AND code = ?", (hold_id, vendor_id, code))
+        await self._durable()
+        return cur.rowcount == 1
+
+    # orders and payments
+    async def save_order(self, order: Order) -> None:
+        self._w("INSERT OR REPLACE INTO orders (id, status, body) VALUES (?, ?, ?)",
+                (order.id, order.status, order.model_dump_json()))
+        await self._durable()
+
+    async def get_order(self, order_id: str) -> Order | None:
+        row = self._x("SELECT body FROM orders WHERE id = ?", (order_id,)).fetchone()
+        return Order.model_validate_json(row[0]) if row else None
+
+    async def transition_order(
+        self, order_id: str, from_statuses: Iterable[OrderStatus], to_status: OrderStatus, **fields: object
+    ) -> Order | None:
+        row = self._x("SELECT body FROM orders WHERE id = ?", (order_id,)).fetchone()
+        if row is None:
+            return None
+        order = Order.model_validate_json(row[0])
+        if order.status not in set(from_statuses):
+            return None
+        order = order.model_copy(update={**fields, "status": to_status})
+        self._w("UPDATE orders SET status = ?, body = ? WHERE id = ?",
+                (to_status, order.model_dump_json(), order_id))
+        await self._durable()
+        return order
+
+    async def save_payment(self, payment: Payment) -> None:
+        self._w("INSERT OR REPLACE INTO payments (id, status, body) VALUES (?, ?, ?)",
+                (payment.id, payment.status, payment.model_dump_json()))
+        await self._durable()
+
+    async def get_payment(self, payment_id: str) -> Payment | None:
+        row = self._x("SELECT body FROM payments WHERE id = ?", (payment_id,)).fetchone()
+        return Payment.model_validate_json(row[0]) if row else None
+
+    async def transition_payment(self, payment_id: str, from_status: str, to_status: str) -> Payment | None:
+        payment = await self.get_payment(payment_id)
+        if payment is None or payment.status != from_status:
+            return None
+        payment = payment.model_copy(update={"status": to_status})
+        self._w("UPDATE payments SET status = ?, body = ? WHERE id = ?",
+                (to_status, payment.model_dump_json(), payment_id))
+        await self._durable()
+        return payment

@@ -1,0 +1,140 @@
+"""The persisted domain records: conversations, messages, outbox, timers, products, orders, payments."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from channels import Contact, Event, Reply
+
+OrderStatus = Literal[
+    "reserved", "awaiting_payment", "paid", "cancelled", "expired", "refund_due"
+]
+
+
+def now() -> float:
+    return time.time()
+
+
+class Conversation(BaseModel):
+    """One buyer's conversation with one vendor on one channel; `id` is the event's conversation key."""
+
+    id: str
+    vendor_id: str
+    channel: str
+    provider: str
+    contact: Contact
+    dialog: str = "live_seller"
+    state: str = "idle"
+    slots: dict[str, Any] = Field(default_factory=dict)
+    locale: str = "fr"
+    handoff: bool = False
+    assignee: str | None = None
+    created_at: float = Field(default_factory=now)
+    updated_at: float = Field(default_factory=now)
+    version: int = 0
+
+
+class Message(BaseModel):
+    """A line of a transcript: inbound (buyer) or outbound (bot), in conversation order."""
+
+    id: str
+    conversation_id: str
+    direction: Literal["in", "out"]
+    text: str | None = None
+    payload: str | None = None
+    reply: Reply | None = None
+    event_id: str | None = None
+    provider_message_id: str | None = None
+    status: str = "queued"
+    error: str | None = None
+    created_at: float = Field(default_factory=now)
+    seq: int = 0
+
+
+class OutboxEntry(BaseModel):
+    """A reply waiting for delivery; the id is deterministic so a re-run turn writes the same entry."""
+
+    id: str
+    message_id: str
+    conversation_id: str
+    vendor_id: str
+    channel: str
+    provider: str
+    recipient: str
+    reply: Reply
+    attempts: int = 0
+    next_attempt_at: float = Field(default_factory=now)
+    status: Literal["pending", "sent", "failed"] = "pending"
+    error: str | None = None
+    created_at: float = Field(default_factory=now)
+
+
+class Timer(BaseModel):
+    """A durable timer: when due it becomes a system event for its conversation."""
+
+    id: str
+    due_at: float
+    conversation_id: str
+    event: Event
+
+
+class Product(BaseModel):
+    vendor_id: str
+    code: str
+    name: str
+    price: int
+    stock: int
+    description: str | None = None
+    image_url: str | None = None
+
+
+class Order(BaseModel):
+    id: str
+    vendor_id: str
+    conversation_id: str
+    contact: Contact
+    channel: str
+    product_code: str
+    product_name: str
+    quantity: int
+    unit_price: int
+    status: OrderStatus = "reserved"
+    reserved_until: float = 0.0
+    payment_method: str | None = None
+    payment_id: str | None = None
+    receipt: str | None = None
+    created_at: float = Field(default_factory=now)
+    paid_at: float | None = None
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+class Payment(BaseModel):
+    """A payment attempt at a PSP (the sandbox PSP keeps its checkout sessions here too)."""
+
+    id: str
+    psp: str
+    vendor_id: str
+    order_id: str
+    amount: int
+    currency: str = "XOF"
+    method: str
+    status: Literal["pending", "paid", "failed", "expired"] = "pending"
+    expires_at: float = 0.0
+    created_at: float = Field(default_factory=now)
+
+
+class TurnWrite(BaseModel):
+    """Everything one turn changes, written together: the event is marked processed last."""
+
+    event_id: str
+    conversation: Conversation | None = None
+    messages: list[Message] = Field(default_factory=list)
+    outbox: list[OutboxEntry] = Field(default_factory=list)
+    timers: list[Timer] = Field(default_factory=list)
+    cancel_timers: list[str] = Field(default_factory=list)

@@ -1,0 +1,189 @@
+"""Entity extraction: catalogue products, quantities and payment methods, with original-text offsets."""
+
+import pytest
+
+from intents import CatalogueItem, NluParser
+
+CATALOGUE = [
+    CatalogueItem("ROBE1", "Robe Wax Ankara"),
+    CatalogueItem("SAC2", "Sac en cuir"),
+    CatalogueItem("SAC12", "Grand sac"),
+    CatalogueItem("TSHIRT-XL", "T-shirt XL"),
+]
+
+
+@pytest.fixture(scope="module")
+def parser() -> NluParser:
+    return NluParser(CATALOGUE)
+
+
+def entities_of(parser: NluParser, text: str, kind: str) -> list[dict]:
+    return [entity for entity in parser.parse(text)["entities"] if entity["entity"] == kind]
+
+
+def values_of(parser: NluParser, text: str, kind: str) -> list:
+    return [entity["value"] for entity in entities_of(parser, text, kind)]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("ROBE1", "ROBE1"),
+        ("robe1", "ROBE1"),
+        ("robe 1", "ROBE1"),
+        ("Robe-1", "ROBE1"),
+        ("je veux la robé 1 svp", "ROBE1"),
+        ("SAC12", "SAC12"),
+        ("sac 12", "SAC12"),
+        ("tshirt xl", "TSHIRT-XL"),
+        ("TSHIRTXL", "TSHIRT-XL"),
+    ],
+)
+def test_product_code_variants_resolve_to_the_catalogue_code(parser: NluParser, text: str, code: str) -> None:
+    assert values_of(parser, text, "product") == [code]
+
+
+def test_longer_code_is_not_cut_to_a_shorter_one(parser: NluParser) -> None:
+    assert values_of(parser, "sac12", "product") == ["SAC12"]
+    assert values_of(parser, "sac2", "product") == ["SAC2"]
+
+
+@pytest.mark.parametrize("text", ["ROBE99", "robe12", "xrobe1", "sac1", "SAC"])
+def test_codes_not_in_the_catalogue_are_not_products(parser: NluParser, text: str) -> None:
+    assert values_of(parser, text, "product") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "quantity"),
+    [
+        ("Robe1 x2", "ROBE1", 2),
+        ("ROBE1 X 2", "ROBE1", 2),
+        ("robe1x3", "ROBE1", 3),
+        ("2x robe1", "ROBE1", 2),
+        ("2xROBE1", "ROBE1", 2),
+        ("2 robe1", "ROBE1", 2),
+        ("jveu 2 sac2", "SAC2", 2),
+        ("je veux deux sac2", "SAC2", 2),
+        ("ñaar sac2", "SAC2", 2),
+        ("sac 12 x 10", "SAC12", 10),
+    ],
+)
+def test_quantity_next_to_a_product(parser: NluParser, text: str, code: str, quantity: int) -> None:
+    assert values_of(parser, text, "product") == [code]
+    assert values_of(parser, text, "quantity") == [quantity]
+
+
+def test_digits_of_a_product_code_are_not_a_quantity(parser: NluParser) -> None:
+    assert values_of(parser, "robe 1", "quantity") == []
+    assert values_of(parser, "robe 1 sac2", "quantity") == []
+    assert values_of(parser, "sac12", "quantity") == []
+
+
+def test_each_product_keeps_its_own_quantity(parser: NluParser) -> None:
+    result = parser.parse("robe1 x2 et 3 sac2")
+
+    pairs = [(entity["entity"], entity["value"]) for entity in result["entities"]]
+    assert pairs == [("product", "ROBE1"), ("quantity", 2), ("quantity", 3), ("product", "SAC2")]
+
+
+def test_a_lone_number_is_not_a_quantity(parser: NluParser) -> None:
+    assert values_of(parser, "x2", "quantity") == []
+    assert values_of(parser, "j'en veux 2", "quantity") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ROBE1",
+        "  je veux   Robe 1 x2",
+        "Bonjour 👋🏾 je veux la Robé-1 stp",
+        "Jërëjëf, donnez\tmoi\n\nrobe1 !",
+        "2xROBE1",
+    ],
+)
+def test_product_offsets_point_at_the_code_in_the_original_text(parser: NluParser, text: str) -> None:
+    (product,) = entities_of(parser, text, "product")
+
+    assert text[product["start"] : product["end"]].replace(" ", "").replace("-", "").lower() in {
+        "robe1",
+        "robé1",
+    }
+
+
+def test_quantity_offsets_point_at_the_number(parser: NluParser) -> None:
+    text = "Salut, jveu 2 sac2 stp"
+    (quantity,) = entities_of(parser, text, "quantity")
+
+    assert text[quantity["start"] : quantity["end"]] == "2"
+
+
+@pytest.mark.parametrize(
+    ("text", "method"),
+    [
+        ("wave", "wave"),
+        ("Je paie par WAVE", "wave"),
+        ("orange money", "orange_money"),
+        ("OrangeMoney", "orange_money"),
+        ("par om", "orange_money"),
+        ("orange", "orange_money"),
+        ("free money", "free_money"),
+        ("free", "free_money"),
+        ("carte bancaire", "card"),
+        ("par CB", "card"),
+        ("visa", "card"),
+        ("Mastercard", "card"),
+    ],
+)
+def test_payment_methods(parser: NluParser, text: str, method: str) -> None:
+    assert values_of(parser, text, "payment_method") == [method]
+
+
+def test_payment_offsets_cover_the_whole_phrase(parser: NluParser) -> None:
+    text = "je paie avec Orange Money"
+    (method,) = entities_of(parser, text, "payment_method")
+
+    assert text[method["start"] : method["end"]] == "Orange Money"
+
+
+def test_payment_words_inside_other_words_are_ignored(parser: NluParser) -> None:
+    assert values_of(parser, "comment on fait", "payment_method") == []
+    assert values_of(parser, "freedom", "payment_method") == []
+    assert values_of(parser, "cartes postales", "payment_method") == []
+
+
+def test_buy_with_quantity_and_payment_together(parser: NluParser) -> None:
+    result = parser.parse("Bjr, jveu robe 1 x2 payé par wave")
+
+    assert result["intent"]["name"] == "buy"
+    found = {(entity["entity"], entity["value"]) for entity in result["entities"]}
+    assert found == {("product", "ROBE1"), ("quantity", 2), ("payment_method", "wave")}
+
+
+def test_two_hundred_product_catalogue() -> None:
+    families = ["ROBE", "SAC", "PAGNE", "BOUBOU", "CHAUSS", "TSHIRT", "JUPE", "BOUCLE"]
+    catalogue = [CatalogueItem(f"{families[i % 8]}{i // 8 + 1}", f"Article {i}") for i in range(200)]
+    parser = NluParser(catalogue)
+
+    result = parser.parse("Salam, jveu 3 pagne 17 et boubou25 x2 par orange money")
+
+    assert result["intent"]["name"] == "buy"
+    pairs = [(entity["entity"], entity["value"]) for entity in result["entities"]]
+    assert pairs == [
+        ("quantity", 3),
+        ("product", "PAGNE17"),
+        ("product", "BOUBOU25"),
+        ("quantity", 2),
+        ("payment_method", "orange_money"),
+    ]
+
+
+def test_codes_that_read_the_same_are_refused() -> None:
+    with pytest.raises(ValueError, match="same"):
+        NluParser([CatalogueItem("ROBE-1", "a"), CatalogueItem("robe1", "b")])
+
+
+def test_empty_catalogue_finds_no_products() -> None:
+    result = NluParser().parse("ROBE1 x2")
+
+    assert result["intent"]["name"] == "out_of_scope"
+    assert result["entities"] == []

@@ -1,0 +1,537 @@
+"""The `Store` contract, run against every backend: embedded SQLite and MongoDB (real or mongomock)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import mongomock_motor
+import pytest
+
+from channels import Contact, Event, Reply
+from storage.base import Store
+from storage.embedded import EmbeddedStore, StoreLocked
+from storage.mongo import MongoStore
+from storage.records import (
+    Conversation,
+    Message,
+    Order,
+    OutboxEntry,
+    Payment,
+    Product,
+    Timer,
+    TurnWrite,
+)
+
+MONGODB_URI = os.environ.get("MONGODB_URI")
+BACKENDS = ["embedded", "mongo-real" if MONGODB_URI else "mongo-mongomock"]
+
+VENDOR = "boutique-awa"
+BUYER = Contact(address="+221770000001", name="Fatou")
+CONV = f"{VENDOR}:whatsapp:{BUYER.address}"
+
+
+def interleave_mongomock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every mongomock collection call yield to the event loop before it runs.
+
+    mongomock-motor runs each call synchronously, so `asyncio.gather` could never interleave
+    two store calls and a read-then-write race would go unseen; a real server interleaves them.
+    """
+    collection = mongomock_motor.AsyncMongoMockCollection
+    for name in ("find_one", "find_one_and_update", "insert_many", "replace_one",
+                 "update_one", "update_many", "delete_one", "delete_many"):
+        original = getattr(collection, name)
+
+        async def yielding(self: object, *args: object, _original=original, **kwargs: object) -> object:
+            await asyncio.sleep(0)
+            return await _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(collection, name, yielding)
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Store]:
+    backend: Store
+    if request.param == "embedded":
+        backend = EmbeddedStore(tmp_path)
+    elif request.param == "mongo-real":
+        assert MONGODB_URI is not None
+        backend = MongoStore(MONGODB_URI, db_name=f"palabre_test_{uuid.uuid4().hex}")
+    else:
+        interleave_mongomock(monkeypatch)
+        backend = MongoStore("", client=mongomock_motor.AsyncMongoMockClient())
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        if isinstance(backend, MongoStore) and request.param == "mongo-real":
+            await backend.drop()
+        await backend.close()
+
+
+def event(event_id: str, text: str = "bonjour", address: str = BUYER.address) -> Event:
+    return Event(
+        id=event_id,
+        channel="whatsapp",
+        provider="meta",
+        vendor_id=VENDOR,
+        contact=Contact(address=address),
+        text=text,
+    )
+
+
+def conversation(conv_id: str = CONV, state: str = "idle") -> Conversation:
+    return Conversation(
+        id=conv_id, vendor_id=VENDOR, channel="whatsapp", provider="meta", contact=BUYER, state=state
+    )
+
+
+def message(msg_id: str, conv_id: str = CONV, direction: str = "out", created_at: float = 0.0) -> Message:
+    return Message(
+        id=msg_id,
+        conversation_id=conv_id,
+        direction=direction,
+        text=f"texte {msg_id}",
+        created_at=created_at or time.time(),
+    )
+
+
+def outbox(entry_id: str, msg_id: str, next_at: float, conv_id: str = CONV) -> OutboxEntry:
+    return OutboxEntry(
+        id=entry_id,
+        message_id=msg_id,
+        conversation_id=conv_id,
+        vendor_id=VENDOR,
+        channel="whatsapp",
+        provider="meta",
+        recipient=BUYER.address,
+        reply=Reply(text=f"réponse {msg_id}"),
+        next_attempt_at=next_at,
+    )
+
+
+def timer(timer_id: str, due_at: float) -> Timer:
+    return Timer(
+        id=timer_id,
+        due_at=due_at,
+        conversation_id=CONV,
+        event=Event(
+            id=f"timer:{timer_id}",
+            kind="system",
+            channel="whatsapp",
+            provider="system",
+            vendor_id=VENDOR,
+            contact=BUYER,
+            payload="reservation_expired",
+        ),
+    )
+
+
+def product(code: str = "WAX-01", stock: int = 10) -> Product:
+    return Product(vendor_id=VENDOR, code=code, name="Pagne wax", price=15000, stock=stock)
+
+
+def order(order_id: str = "ord-1") -> Order:
+    return Order(
+        id=order_id,
+        vendor_id=VENDOR,
+        conversation_id=CONV,
+        contact=BUYER,
+        channel="whatsapp",
+        product_code="WAX-01",
+        product_name="Pagne wax",
+        quantity=2,
+        unit_price=15000,
+    )
+
+
+def payment(payment_id: str = "pay-1") -> Payment:
+    return Payment(
+        id=payment_id, psp="sandbox", vendor_id=VENDOR, order_id="ord-1", amount=30000, method="wave"
+    )
+
+
+def full_turn(now: float) -> TurnWrite:
+    return TurnWrite(
+        event_id="evt-1",
+        conversation=conversation(state="browsing"),
+        messages=[message("m-in", direction="in"), message("m-out-1"), message("m-out-2")],
+        outbox=[outbox("o-1", "m-out-1", now - 1), outbox("o-2", "m-out-2", now - 1)],
+        timers=[timer("t-expire", now - 1)],
+    )
+
+
+# inbox
+
+
+async def test_add_events_reports_new_ones_and_refuses_duplicates(store: Store) -> None:
+    assert await store.add_events([event("e1"), event("e2")]) == [True, True]
+    assert await store.add_events([event("e2"), event("e3"), event("e3")]) == [False, True, False]
+    assert [e.id for e in await store.unprocessed_events()] == ["e1", "e2", "e3"]
+    assert (await store.unprocessed_events())[0].text == "bonjour"
+    assert [e.id for e in await store.unprocessed_events(limit=2)] == ["e1", "e2"]
+
+
+async def test_committed_event_is_processed_and_not_replayed(store: Store) -> None:
+    await store.add_events([event("e1"), event("e2")])
+    assert not await store.is_processed("e1")
+
+    await store.commit_turn(TurnWrite(event_id="e1"))
+
+    assert await store.is_processed("e1")
+    assert not await store.is_processed("e2")
+    assert [e.id for e in await store.unprocessed_events()] == ["e2"]
+    assert await store.add_events([event("e1")]) == [False]
+    assert [e.id for e in await store.unprocessed_events()] == ["e2"]
+
+
+# turns
+
+
+async def test_commit_turn_writes_conversation_messages_outbox_and_timers(store: Store) -> None:
+    now = time.time()
+    await store.add_events([event("evt-1")])
+
+    await store.commit_turn(full_turn(now))
+
+    conv = await store.get_conversation(CONV)
+    assert conv is not None and conv.state == "browsing" and conv.contact == BUYER
+    assert await store.get_conversation("nobody") is None
+    assert [m.id for m in await store.transcript(CONV)] == ["m-in", "m-out-1", "m-out-2"]
+    pending = await store.pending_outbox(now)
+    assert [o.id for o in pending] == ["o-1", "o-2"]
+    assert pending[0].reply.text == "réponse m-out-1"
+    assert [t.id for t in await store.due_timers(now)] == ["t-expire"]
+    assert (await store.due_timers(now))[0].event.payload == "reservation_expired"
+    assert await store.is_processed("evt-1")
+    assert await store.unprocessed_events() == []
+
+
+async def test_replayed_turn_writes_each_message_and_outbox_entry_once(store: Store) -> None:
+    now = time.time()
+    await store.add_events([event("evt-1")])
+    await store.commit_turn(full_turn(now))
+    first = await store.transcript(CONV)
+
+    await store.commit_turn(full_turn(now))
+
+    again = await store.transcript(CONV)
+    assert [m.id for m in again] == ["m-in", "m-out-1", "m-out-2"]
+    assert [m.seq for m in again] == [m.seq for m in first]
+    assert [o.id for o in await store.pending_outbox(now)] == ["o-1", "o-2"]
+    assert [t.id for t in await store.due_timers(now)] == ["t-expire"]
+
+
+async def test_transcript_keeps_write_order_across_turns(store: Store) -> None:
+    other = f"{VENDOR}:whatsapp:+221770000002"
+    # Ids and timestamps run backwards so only the write order can explain the result.
+    turns = [
+        TurnWrite(event_id="a", messages=[message("z-in", direction="in", created_at=300.0),
+                                          message("y-out", created_at=290.0)]),
+        TurnWrite(event_id="b", messages=[message("x-other", conv_id=other, created_at=280.0)]),
+        TurnWrite(event_id="c", messages=[message("w-in", direction="in", created_at=270.0)]),
+        TurnWrite(event_id="d", messages=[message("v-out", created_at=260.0),
+                                          message("u-out", created_at=250.0)]),
+    ]
+    for turn in turns:
+        await store.commit_turn(turn)
+
+    transcript = await store.transcript(CONV)
+    assert [m.id for m in transcript] == ["z-in", "y-out", "w-in", "v-out", "u-out"]
+    assert [m.direction for m in transcript] == ["in", "out", "in", "out", "out"]
+    seqs = [m.seq for m in transcript]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert [m.id for m in await store.transcript(other)] == ["x-other"]
+    assert await store.transcript("nobody") == []
+
+
+async def test_cancel_timers_removes_them(store: Store) -> None:
+    now = time.time()
+    await store.commit_turn(TurnWrite(event_id="a", timers=[timer("t1", now - 2), timer("t2", now - 1)]))
+
+    await store.commit_turn(TurnWrite(event_id="b", cancel_timers=["t1", "never-set"]))
+
+    assert [t.id for t in await store.due_timers(now)] == ["t2"]
+
+
+async def test_rescheduled_timer_replaces_the_old_one(store: Store) -> None:
+    now = time.time()
+    await store.commit_turn(TurnWrite(event_id="a", timers=[timer("t1", now - 1)]))
+
+    await store.commit_turn(TurnWrite(event_id="b", timers=[timer("t1", now + 600)]))
+
+    assert await store.due_timers(now) == []
+    assert [t.id for t in await store.due_timers(now + 601)] == ["t1"]
+
+
+# delivery status
+
+
+async def test_provider_status_updates_the_transcript(store: Store) -> None:
+    now = time.time()
+    await store.commit_turn(full_turn(now))
+    await store.mark_outbox("o-1", "sent", attempts=1, provider_message_id="wamid.1")
+
+    sent = {m.id: m for m in await store.transcript(CONV)}
+    assert sent["m-out-1"].status == "sent" and sent["m-out-1"].provider_message_id == "wamid.1"
+    assert sent["m-out-2"].status == "queued"
+
+    assert await store.update_message_status("wamid.1", "delivered") is True
+    assert {m.id: m.status for m in await store.transcript(CONV)}["m-out-1"] == "delivered"
+
+    assert await store.update_message_status("wamid.1", "failed", error="131026 undeliverable") is True
+    failed = {m.id: m for m in await store.transcript(CONV)}["m-out-1"]
+    assert (failed.status, failed.error) == ("failed", "131026 undeliverable")
+
+    assert await store.update_message_status("wamid.unknown", "read") is False
+
+
+async def test_failed_delivery_marks_the_message_failed(store: Store) -> None:
+    now = time.time()
+    await store.commit_turn(full_turn(now))
+
+    await store.mark_outbox("o-2", "failed", attempts=5, error="recipient blocked")
+
+    msg = {m.id: m for m in await store.transcript(CONV)}["m-out-2"]
+    assert (msg.status, msg.error) == ("failed", "recipient blocked")
+    assert [o.id for o in await store.pending_outbox(now + 3600)] == ["o-1"]
+
+
+# outbox
+
+
+async def test_pending_outbox_returns_only_due_entries_oldest_first(store: Store) -> None:
+    now = time.time()
+    await store.commit_turn(
+        TurnWrite(
+            event_id="a",
+            messages=[message("m1"), message("m2"), message("m3")],
+            outbox=[outbox("o-late", "m1", now + 60), outbox("o-due", "m2", now - 5),
+                    outbox("o-older", "m3", now - 10)],
+        )
+    )
+
+    assert [o.id for o in await store.pending_outbox(now)] == ["o-older", "o-due"]
+    assert [o.id for o in await store.pending_outbox(now + 61)] == ["o-older", "o-due", "o-late"]
+    assert [o.id for o in await store.pending_outbox(now + 61, limit=1)] == ["o-older"]
+
+
+async def test_retry_hides_entry_until_due_and_sent_removes_it(store: Store) -> None:
+    now = time.time()
+    await store.commit_turn(
+        TurnWrite(event_id="a", messages=[message("m1")], outbox=[outbox("o1", "m1", now - 1)])
+    )
+
+    await store.mark_outbox("o1", "pending", attempts=1, next_attempt_at=now + 30, error="timeout")
+
+    assert await store.pending_outbox(now) == []
+    retry = await store.pending_outbox(now + 31)
+    assert [(o.id, o.attempts, o.error) for o in retry] == [("o1", 1, "timeout")]
+
+    await store.mark_outbox("o1", "sent", attempts=2, provider_message_id="wamid.9")
+
+    assert await store.pending_outbox(now + 10_000) == []
+    await store.mark_outbox("no-such-entry", "sent", attempts=1)
+
+
+# timers
+
+
+async def test_due_timers_and_delete_timer(store: Store) -> None:
+    now = time.time()
+    await store.commit_turn(
+        TurnWrite(
+            event_id="a",
+            timers=[timer("later", now + 100), timer("second", now - 1), timer("first", now - 5)],
+        )
+    )
+
+    assert [t.id for t in await store.due_timers(now)] == ["first", "second"]
+    assert [t.id for t in await store.due_timers(now, limit=1)] == ["first"]
+
+    await store.delete_timer("first")
+    await store.delete_timer("never-existed")
+
+    assert [t.id for t in await store.due_timers(now + 101)] == ["second", "later"]
+
+
+# catalogue and stock
+
+
+async def test_ensure_products_does_not_reset_stock(store: Store) -> None:
+    await store.ensure_products([product("WAX-01", 10), product("BAZIN-02", 4)])
+    assert await store.reserve_stock(VENDOR, "WAX-01", 3, "h1")
+
+    await store.ensure_products([product("WAX-01", 10), product("KENTE-03", 2)])
+
+    wax = await store.get_product(VENDOR, "WAX-01")
+    assert wax is not None and wax.stock == 7 and wax.price == 15000
+    assert [p.code for p in await store.list_products(VENDOR)] == ["WAX-01", "BAZIN-02", "KENTE-03"]
+    assert await store.list_products("other-vendor") == []
+    assert await store.get_product(VENDOR, "NOPE") is None
+
+
+async def test_set_stock(store: Store) -> None:
+    await store.ensure_products([product(stock=10)])
+
+    await store.set_stock(VENDOR, "WAX-01", 25)
+
+    assert (await store.get_product(VENDOR, "WAX-01")).stock == 25
+
+
+async def test_concurrent_reservations_never_oversell(store: Store) -> None:
+    await store.ensure_products([product(stock=10)])
+
+    results = await asyncio.gather(
+        *(store.reserve_stock(VENDOR, "WAX-01", 1, f"hold-{i}") for i in range(200))
+    )
+
+    assert results.count(True) == 10
+    assert (await store.get_product(VENDOR, "WAX-01")).stock == 0
+
+
+async def test_reservation_beyond_stock_or_of_unknown_product_fails(store: Store) -> None:
+    await store.ensure_products([product(stock=2)])
+
+    assert await store.reserve_stock(VENDOR, "WAX-01", 3, "h1") is False
+    assert await store.reserve_stock(VENDOR, "NOPE", 1, "h2") is False
+    assert (await store.get_product(VENDOR, "WAX-01")).stock == 2
+    assert await store.release_stock(VENDOR, "WAX-01", "h1") is False
+
+
+async def test_same_hold_reserves_once(store: Store) -> None:
+    await store.ensure_products([product(stock=5)])
+
+    assert await store.reserve_stock(VENDOR, "WAX-01", 2, "h1")
+    assert await store.reserve_stock(VENDOR, "WAX-01", 2, "h1")
+    assert all(await asyncio.gather(*(store.reserve_stock(VENDOR, "WAX-01", 1, "h2") for _ in range(5))))
+
+    assert (await store.get_product(VENDOR, "WAX-01")).stock == 2
+
+
+async def test_release_returns_stock_exactly_once(store: Store) -> None:
+    await store.ensure_products([product(stock=5)])
+    await store.reserve_stock(VENDOR, "WAX-01", 2, "h1")
+    await store.reserve_stock(VENDOR, "WAX-01", 1, "h2")
+
+    assert await store.release_stock(VENDOR, "WAX-01", "h1") is True
+    assert await store.release_stock(VENDOR, "WAX-01", "h1") is False
+    assert (await store.get_product(VENDOR, "WAX-01")).stock == 4
+
+    both = await asyncio.gather(*(store.release_stock(VENDOR, "WAX-01", "h2") for _ in range(2)))
+    assert sorted(both) == [False, True]
+    assert (await store.get_product(VENDOR, "WAX-01")).stock == 5
+
+
+async def test_consumed_hold_keeps_stock_sold(store: Store) -> None:
+    await store.ensure_products([product(stock=5)])
+    await store.reserve_stock(VENDOR, "WAX-01", 2, "h1")
+
+    assert await store.consume_hold(VENDOR, "WAX-01", "h1") is True
+    assert (await store.get_product(VENDOR, "WAX-01")).stock == 3
+    assert await store.consume_hold(VENDOR, "WAX-01", "h1") is False
+    assert await store.release_stock(VENDOR, "WAX-01", "h1") is False
+    assert (await store.get_product(VENDOR, "WAX-01")).stock == 3
+
+
+# orders and payments
+
+
+async def test_order_transition_only_from_listed_statuses(store: Store) -> None:
+    await store.save_order(order())
+
+    assert await store.transition_order("ord-1", ["awaiting_payment"], "paid") is None
+    assert (await store.get_order("ord-1")).status == "reserved"
+
+    moved = await store.transition_order("ord-1", ["reserved"], "awaiting_payment", payment_method="wave")
+
+    assert moved is not None and (moved.status, moved.payment_method) == ("awaiting_payment", "wave")
+    stored = await store.get_order("ord-1")
+    assert stored == moved and stored.total == 30000
+    assert await store.transition_order("no-such-order", ["reserved"], "paid") is None
+    assert await store.get_order("no-such-order") is None
+
+
+async def test_concurrent_order_transitions_have_one_winner(store: Store) -> None:
+    await store.save_order(order())
+    await store.transition_order("ord-1", ["reserved"], "awaiting_payment")
+
+    paid, expired = await asyncio.gather(
+        store.transition_order("ord-1", ["awaiting_payment"], "paid", paid_at=1234.5),
+        store.transition_order("ord-1", ["reserved", "awaiting_payment"], "expired"),
+    )
+
+    assert (paid is None) != (expired is None)
+    winner = paid or expired
+    assert (await store.get_order("ord-1")).status == winner.status
+
+
+async def test_payment_transition_is_conditional(store: Store) -> None:
+    await store.save_payment(payment())
+
+    assert await store.transition_payment("pay-1", "paid", "failed") is None
+    assert (await store.get_payment("pay-1")).status == "pending"
+    moved = await store.transition_payment("pay-1", "pending", "paid")
+    assert moved is not None and moved.status == "paid"
+    assert await store.get_payment("pay-1") == moved
+    assert await store.transition_payment("no-such-payment", "pending", "paid") is None
+    assert await store.get_payment("no-such-payment") is None
+
+
+async def test_concurrent_payment_transitions_have_one_winner(store: Store) -> None:
+    await store.save_payment(payment())
+
+    results = await asyncio.gather(
+        store.transition_payment("pay-1", "pending", "paid"),
+        store.transition_payment("pay-1", "pending", "expired"),
+    )
+
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert (await store.get_payment("pay-1")).status == winners[0].status
+
+
+# embedded only: one process owns a data directory that outlives it
+
+
+async def test_embedded_data_survives_a_restart(tmp_path: Path) -> None:
+    now = time.time()
+    first = EmbeddedStore(tmp_path)
+    await first.start()
+    await first.add_events([event("evt-1"), event("evt-2")])
+    await first.commit_turn(full_turn(now))
+    await first.ensure_products([product(stock=10)])
+    await first.reserve_stock(VENDOR, "WAX-01", 3, "h1")
+    await first.close()
+
+    second = EmbeddedStore(tmp_path)
+    await second.start()
+    try:
+        assert (await second.get_conversation(CONV)).state == "browsing"
+        assert [m.id for m in await second.transcript(CONV)] == ["m-in", "m-out-1", "m-out-2"]
+        assert [e.id for e in await second.unprocessed_events()] == ["evt-2"]
+        assert (await second.get_product(VENDOR, "WAX-01")).stock == 7
+        assert await second.release_stock(VENDOR, "WAX-01", "h1") is True
+        assert (await second.get_product(VENDOR, "WAX-01")).stock == 10
+    finally:
+        await second.close()
+
+
+async def test_embedded_refuses_a_second_owner_of_the_directory(tmp_path: Path) -> None:
+    first = EmbeddedStore(tmp_path)
+    await first.start()
+    try:
+        with pytest.raises(StoreLocked):
+            await EmbeddedStore(tmp_path).start()
+    finally:
+        await first.close()
+
+    again = EmbeddedStore(tmp_path)
+    await again.start()
+    await again.close()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot import checkout, simulator
 from bot.errors import ApiError, json_errors
-from bot.runtime import Runtime
+from bot.runtime import RUNTIME, Runtime
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -16,7 +16,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    rt: Runtime = request.app["runtime"]
+    rt: Runtime = request.app[RUNTIME]
     try:
         await rt.store.get_conversation("__readyz__")
         await rt.coordinator.cache_get("__readyz__")
@@ -26,13 +26,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    rt: Runtime = request.app["runtime"]
+    rt: Runtime = request.app[RUNTIME]
     return web.Response(text=rt.metrics.render(rt.gauges()), content_type="text/plain")
 
 
 def create_app(runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=runtime.settings.max_body_bytes, middlewares=[json_errors])
-    app["runtime"] = runtime
+    app[RUNTIME] = runtime
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await runtime.start()

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.errors import ApiError
 from bot.payments import METHOD_LABELS, SIGNATURE_HEADER, sign, verify
-from bot.runtime import Runtime
+from bot.runtime import RUNTIME, Runtime
 from channels import Event
 from locales import money
 from storage import Payment
@@ -50,7 +50,7 @@ async def _expired(rt: Runtime, payment: Payment) -> bool:
 
 
 async def checkout_page(request: web.Request) -> web.Response:
-    rt: Runtime = request.app["runtime"]
+    rt: Runtime = request.app[RUNTIME]
     try:
         payment = await _open_payment(rt, request.match_info["payment_id"])
     except ApiError as exc:
@@ -69,7 +69,7 @@ async def checkout_page(request: web.Request) -> web.Response:
 
 
 async def checkout_submit(request: web.Request) -> web.Response:
-    rt: Runtime = request.app["runtime"]
+    rt: Runtime = request.app[RUNTIME]
     payment = await _open_payment(rt, request.match_info["payment_id"])
     form = await request.post()
     outcome = form.get("outcome")
@@ -117,7 +117,7 @@ async def _deliver_webhook(rt: Runtime, payment: Payment, attempts: int = 5) -> 
 
 
 async def payment_webhook(request: web.Request) -> web.Response:
-    rt: Runtime = request.app["runtime"]
+    rt: Runtime = request.app[RUNTIME]
     psp, vendor_id = request.match_info["psp"], request.match_info["vendor"]
     if psp != rt.psp.name:
         raise ApiError(404, "unknown_psp", f"no payment provider '{psp}'")

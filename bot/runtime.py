@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from bot import commerce
 from bot.delivery import Delivery
@@ -107,3 +108,6 @@ class Runtime:
 
     def gauges(self) -> dict[str, float]:
         return {"palabre_vendors": len(self.vendors), "palabre_conversations_busy": len(self.pipeline._queues)}
+
+
+RUNTIME = web.AppKey("runtime", Runtime)

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.errors import ApiError, read_json
-from bot.runtime import Runtime
+from bot.runtime import RUNTIME, Runtime
 from bot.vendors import Vendor
 from channels.simulator import SimulatorInputError, parse_message
 
@@ -15,7 +15,7 @@ PAGE = (Path(__file__).parent / "static" / "simulator.html").read_text(encoding=
 
 
 def _vendor(request: web.Request) -> tuple[Runtime, Vendor]:
-    rt: Runtime = request.app["runtime"]
+    rt: Runtime = request.app[RUNTIME]
     vendor = rt.vendors.get(request.match_info["vendor"])
     if vendor is None:
         raise ApiError(404, "unknown_vendor", f"no vendor '{request.match_info['vendor']}'")

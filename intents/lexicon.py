@@ -106,4 +106,6 @@ FRENCH = Lexicon(
     },
 )
 
-LEXICONS: dict[str, Lexicon] = {"fr": FRENCH}
+# Buyers mix French, English and Wolof whatever the vendor's language, so every locale uses the
+# one mixed lexicon until a locale needs words of its own.
+LEXICONS: dict[str, Lexicon] = {"fr": FRENCH, "en": FRENCH}

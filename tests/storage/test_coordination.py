@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,20 +16,10 @@ from storage.coordination import (
     RedisCoordinator,
     coordinator_from_url,
 )
-from tests.redis_server import start_redis
 
 # Every Redis key written by these tests lives under this prefix, and only those keys are cleared
 # between tests, so pointing REDIS_URL at a shared database never loses anyone else's data.
 PREFIX = "palabre-test:"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    url, stop = start_redis()
-    try:
-        yield url
-    finally:
-        stop()
 
 
 async def _clear(url: str) -> None:

@@ -83,9 +83,8 @@ class Pipeline:
         waiter = self._waiters.setdefault(event.id, loop.create_future())
         try:
             (fresh,) = await self.ingest([event])
-            if not fresh and not self._pending(event):
-                if await self.store.is_processed(event.id):
-                    return await self.replies_for(event)
+            if not fresh and not self._pending(event) and await self.store.is_processed(event.id):
+                return await self.replies_for(event)
             return await asyncio.wait_for(asyncio.shield(waiter), timeout)
         finally:
             if self._waiters.get(event.id) is waiter and waiter.done():

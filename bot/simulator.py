@@ -23,12 +23,17 @@ def _vendor(request: web.Request) -> tuple[Runtime, Vendor]:
 
 
 async def post_message(request: web.Request) -> web.Response:
+    """Handle one buyer message; replies in the response, or 202 at once with `?wait=false`."""
     rt, vendor = _vendor(request)
     body = await read_json(request)
     try:
         event = parse_message(body, vendor.id)
     except SimulatorInputError as exc:
         raise ApiError(400, "invalid_message", str(exc)) from None
+    if request.query.get("wait", "true").lower() in ("false", "0", "no"):
+        # Acknowledge like a provider webhook: the event is durable, its reply comes later.
+        (fresh,) = await rt.pipeline.ingest([event])
+        return web.json_response({"event_id": event.id, "duplicate": not fresh}, status=202)
     try:
         replies = await rt.pipeline.ingest_and_wait(event)
     except TimeoutError:

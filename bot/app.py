@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import checkout, simulator
+from bot import checkout, simulator, webhooks
 from bot.errors import ApiError, json_errors
 from bot.runtime import RUNTIME, Runtime
 
@@ -45,6 +45,7 @@ def create_app(runtime: Runtime) -> web.Application:
         web.get("/readyz", readyz),
         web.get("/metrics", metrics),
         *simulator.routes(),
+        *webhooks.routes(),
         web.get("/pay/sandbox/{payment_id}", checkout.checkout_page),
         web.post("/pay/sandbox/{payment_id}", checkout.checkout_submit),
         web.post("/webhooks/payments/{psp}/{vendor}", checkout.payment_webhook),

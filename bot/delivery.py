@@ -29,7 +29,7 @@ class Delivery:
     def __init__(
         self,
         store: Store,
-        senders: dict[str, Sender],
+        senders: dict[str, Sender],  # by "provider:vendor", or by provider for every vendor
         metrics: Metrics,
         *,
         max_attempts: int = 8,
@@ -55,7 +55,7 @@ class Delivery:
     async def _send(self, entry: OutboxEntry) -> None:
         try:
             attempts = entry.attempts + 1
-            sender = self.senders.get(entry.provider)
+            sender = self.senders.get(f"{entry.provider}:{entry.vendor_id}") or self.senders.get(entry.provider)
             if sender is None:
                 await self.store.mark_outbox(entry.id, "failed", attempts=attempts,
                                              error=f"no sender for provider {entry.provider}")

@@ -226,6 +226,11 @@ class Pipeline:
         write.conversation = conv
         variables = self._variables(vendor, conv, event, turn)
         replies = [vendor.messages.render(key, conv.locale, variables) for key in turn.says]
+        if event.data.get("ack_id"):
+            # A pressed button is acknowledged with the first reply (Telegram's answerCallbackQuery).
+            first = replies[0] if replies else Reply()
+            first.data["ack_id"] = event.data["ack_id"]
+            replies = [first, *replies[1:]]
         self._add_outbound(write, conv, event, replies)
         for n in turn.notifications:
             note = vendor.messages.render(n.key, vendor.config.locale, {**variables, **n.variables})

@@ -22,6 +22,7 @@ from bot.timers import TimerWorker
 from bot.vendors import Vendor, VendorLoader
 from channels.base import Sender
 from channels.simulator import SimulatorSender
+from channels.telegram import TelegramSender
 from dialogs import Registry
 from storage import Store
 from storage.coordination import coordinator_from_url
@@ -37,6 +38,16 @@ def make_store(settings: Settings) -> Store:
     from storage.embedded import EmbeddedStore
 
     return EmbeddedStore(settings.data_dir)
+
+
+def channel_senders(vendors: dict[str, Vendor]) -> dict[str, Sender]:
+    """One sender per vendor and provider, from the credentials in the vendor's YAML."""
+    out: dict[str, Sender] = {}
+    for vendor in vendors.values():
+        tg = vendor.config.channels.telegram
+        if tg is not None:
+            out[f"telegram:{vendor.id}"] = TelegramSender(tg.bot_token, tg.api_base_url)
+    return out
 
 
 def load_vendors(directory: str) -> dict[str, Vendor]:
@@ -62,7 +73,9 @@ class Runtime:
         self.store = store or make_store(settings)
         self.coordinator = coordinator_from_url(settings.redis_url)
         self.psp = SandboxPSP(self.store, settings.base_url, settings.sandbox_psp_secret)
-        self.delivery = Delivery(self.store, {"simulator": SimulatorSender(), **(senders or {})}, self.metrics,
+        self.senders: dict[str, Sender] = {"simulator": SimulatorSender(), **channel_senders(vendors),
+                                           **(senders or {})}
+        self.delivery = Delivery(self.store, self.senders, self.metrics,
                                  max_attempts=settings.outbox_max_attempts, clock=clock)
         self.pipeline = Pipeline(self.store, self.coordinator, vendors, self.psp, self.delivery, self.metrics,
                                  distributed=bool(settings.redis_url), clock=clock)
@@ -97,6 +110,10 @@ class Runtime:
         await self.delivery.idle(timeout=5)
         if self.http:
             await self.http.close()
+        for sender in self.senders.values():
+            close = getattr(sender, "close", None)
+            if close is not None:
+                await close()
         await self.coordinator.close()
         await self.store.close()
 

@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dialogs import Dialog, DialogSpec, Registry, YamlInvalid, YamlProblem, load_file, load_segment_dialog
+from channels.telegram import TelegramConfig
+from dialogs import Dialog, DialogSpec, Registry, YamlInvalid, YamlProblem, load_segment_dialog
+from dialogs.yamlsource import line_of, load_yaml, validate
 from intents import CatalogueItem, NluParser
 from locales import SUPPORTED
 from storage import Product
@@ -51,6 +53,14 @@ class NotifySpec(BaseModel):
     address: str
 
 
+class VendorChannels(BaseModel):
+    """The providers a vendor is reachable on, with their credentials (the simulator is always on)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    telegram: TelegramConfig | None = None
+
+
 class VendorConfig(BaseModel):
     """One vendor's YAML file."""
 
@@ -67,7 +77,7 @@ class VendorConfig(BaseModel):
     messages: dict[str, dict[str, Any]] = Field(default_factory=dict)
     notify: NotifySpec | None = None
     psp: Literal["sandbox"] = "sandbox"
-    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    channels: VendorChannels = Field(default_factory=lambda: VendorChannels())
 
     @field_validator("locale")
     @classmethod
@@ -100,6 +110,23 @@ def resolve_env(value: Any, env: os._Environ[str] | dict[str, str] = os.environ)
     if isinstance(value, list):
         return [resolve_env(v, env) for v in value]
     return value
+
+
+def load_vendor_file(path: Path) -> VendorConfig:
+    """Read and validate a vendor file; ${ENV} references in `channels` are resolved first."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamlInvalid([YamlProblem(str(path), 1, f"cannot read file: {exc}")]) from None
+    data, lines = load_yaml(text, str(path))
+    if isinstance(data, dict) and isinstance(data.get("channels"), dict):
+        try:
+            data["channels"] = resolve_env(data["channels"])
+        except KeyError as exc:
+            line = line_of(lines, ("channels",))
+            raise YamlInvalid([YamlProblem(str(path), line, f"channels: environment variable {exc} is not set")]) \
+                from None
+    return validate(VendorConfig, data, lines, str(path))
 
 
 @dataclass
@@ -141,11 +168,7 @@ class VendorLoader:
 
     def load(self, path: str | Path) -> Vendor:
         path = Path(path)
-        cfg = load_file(VendorConfig, path)
-        try:
-            cfg = cfg.model_copy(update={"channels": resolve_env(cfg.channels)})
-        except KeyError as exc:
-            raise YamlInvalid([YamlProblem(str(path), 1, f"channels: environment variable {exc} is not set")]) from None
+        cfg = load_vendor_file(path)
         dialog = self._dialog(cfg.segment)
         try:
             catalog = MessageCatalog(self._segment_messages[cfg.segment], cfg.messages)

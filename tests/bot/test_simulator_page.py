@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,18 +49,17 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture
+@contextmanager
 def palabre_server(tmp_path: Path) -> Iterator[str]:
     """`python -m bot run` on a free port with its data in tmp_path; yields its base URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PALABRE_") and k not in SERVER_ENV_DROP}
     log = tmp_path / "server.log"
-    data = tmp_path / "data"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(data)],
+             "--data-dir", str(tmp_path / "data")],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:
@@ -80,19 +80,20 @@ def palabre_server(tmp_path: Path) -> Iterator[str]:
             proc.wait(timeout=5)
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright; a missing piece fails the test with what to install."""
     if sync_playwright is None:
         pytest.fail("the playwright Python package is missing: pip install playwright "
                     "(do not run `playwright install`; the test uses Debian's /usr/bin/chromium)")
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000)
         try:
-            yield launched
+            yield browser
         finally:
-            launched.close()
+            browser.close()
 
 
 def _watch(page: Page, problems: list[str]) -> None:
@@ -103,12 +104,17 @@ def _watch(page: Page, problems: list[str]) -> None:
             and problems.append(f"{page.url}: console: {m.text} ({m.location.get('url')})"))
 
 
-def test_buyer_pays_robe1_in_the_chat_page(palabre_server: str, browser: Browser, tmp_path: Path) -> None:
+def test_buyer_pays_robe1_in_the_chat_page(tmp_path: Path) -> None:
+    with chromium() as browser, palabre_server(tmp_path) as url:
+        _buy_robe1(browser, url, tmp_path)
+
+
+def _buy_robe1(browser: Browser, url: str, tmp_path: Path) -> None:
     problems: list[str] = []
     context = browser.new_context(viewport={"width": 420, "height": 860}, locale="fr-FR")
     chat = context.new_page()
     _watch(chat, problems)
-    chat.goto(f"{palabre_server}/simulator/demo")
+    chat.goto(f"{url}/simulator/demo")
     expect(chat.locator("#contact")).to_have_value("+221770000001")
 
     chat.fill("#text", "ROBE1")
@@ -128,7 +134,7 @@ def test_buyer_pays_robe1_in_the_chat_page(palabre_server: str, browser: Browser
     methods.locator("button[data-payload=wave]").click()
 
     link = chat.locator("#log .msg.out").last.locator("a")
-    expect(link).to_have_attribute("href", re.compile(rf"^{re.escape(palabre_server)}/pay/sandbox/\S+$"))
+    expect(link).to_have_attribute("href", re.compile(rf"^{re.escape(url)}/pay/sandbox/\S+$"))
     href = link.get_attribute("href")
     assert href is not None and link.inner_text() == href
 

@@ -1,0 +1,50 @@
+"""Palabre as a bot under ../shared/bench's live-sale harness: Telegram webhook, BENCH_* settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+from bot.app import create_app
+from bot.runtime import Runtime, load_vendors
+from bot.settings import Settings
+from bot.webhooks import handle_telegram
+
+
+def vendor_yaml(stock: int, code: str) -> dict:
+    return {
+        "id": "bench", "name": "Bench Shop", "segment": "live_seller", "locale": "fr",
+        "catalogue": [{"code": code, "name": "Robe Wax Ankara", "price": 15000, "stock": stock}],
+        "channels": {"telegram": {"bot_token": "${BENCH_BOT_TOKEN}", "webhook_secret": "${BENCH_WEBHOOK_SECRET}",
+                                  "api_base_url": "${BENCH_API_BASE}"}},
+    }
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    env = os.environ
+    work = Path(tempfile.mkdtemp(prefix="palabre-bench-"))  # start clean: a fresh store every run
+    (work / "vendors").mkdir()
+    (work / "vendors" / "bench.yaml").write_text(
+        yaml.safe_dump(vendor_yaml(int(env.get("BENCH_STOCK", "100")), env.get("BENCH_PRODUCT", "ROBE1"))))
+    settings = Settings.from_env(host=env.get("BENCH_WEBHOOK_HOST", "127.0.0.1"),
+                                 port=int(env.get("BENCH_WEBHOOK_PORT", "8081")),
+                                 data_dir=str(work / "data"), vendors_dir=str(work / "vendors"),
+                                 redis_url=env.get("PALABRE_BENCH_REDIS") and env.get("BENCH_REDIS_URL"))
+    app = create_app(Runtime(settings, load_vendors(settings.vendors_dir)))
+
+    async def hook(request: web.Request) -> web.Response:
+        return await handle_telegram(request, "bench")
+
+    app.router.add_post(env.get("BENCH_WEBHOOK_PATH", "/webhook"), hook)
+    print("palabre bench bot on the stock asyncio loop", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Telegram Bot API adapter: secret-token webhook, Update → Event, Reply → sendMessage + inline keyboard."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from channels.base import PermanentSendError, SendError
+from channels.events import Contact, Event, Location, Media
+from channels.replies import Reply
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DEFAULT_API_BASE = "https://api.telegram.org"
+TEXT_LIMIT = 4096
+# Telegram commands a buyer can type, mapped to the intents the dialogs know.
+COMMANDS = {"start": "start", "help": "help", "aide": "help", "menu": "menu", "annuler": "cancel",
+            "cancel": "cancel", "contact": "human", "rdv": "appointment"}
+
+
+class TelegramConfig(BaseModel):
+    """A vendor's Telegram bot: `channels.telegram` in the vendor YAML (secrets as ${ENV} references)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bot_token: str = Field(min_length=1, repr=False)
+    webhook_secret: str = Field(pattern=r"^[A-Za-z0-9_-]{1,256}$", repr=False)
+    api_base_url: str = DEFAULT_API_BASE
+
+
+def verify(secret: str, header: str | None) -> bool:
+    """The header must equal the secret given to setWebhook (a shared secret, not a signature)."""
+    return bool(secret) and header is not None and hmac.compare_digest(secret.encode(), header.encode())
+
+
+def _contact(user: dict[str, Any] | None, chat: dict[str, Any]) -> Contact:
+    user = user or {}
+    name = " ".join(p for p in (user.get("first_name"), user.get("last_name")) if p) or None
+    return Contact(address=str(chat["id"]), name=name)
+
+
+def parse_update(update: dict[str, Any], vendor_id: str) -> list[Event]:
+    """One Update → zero or one Event; kinds we do not handle give none (and are acknowledged)."""
+    update_id = update["update_id"]
+    base = {"id": f"tg:{vendor_id}:{update_id}", "channel": "telegram", "provider": "telegram",
+            "vendor_id": vendor_id}
+    if "callback_query" in update:
+        cq = update["callback_query"]
+        msg = cq.get("message") or {}
+        chat = msg.get("chat") or {"id": cq["from"]["id"]}
+        return [Event(
+            **base, kind="postback", contact=_contact(cq.get("from"), chat), payload=str(cq.get("data") or ""),
+            reply_to=f"{chat['id']}:{msg['message_id']}" if "message_id" in msg else None,
+            data={"ack_id": str(cq["id"])},
+        )]
+    if "my_chat_member" in update:
+        m = update["my_chat_member"]
+        status = (m.get("new_chat_member") or {}).get("status")
+        return [Event(**base, kind="status", contact=_contact(m.get("from"), m["chat"]),
+                      status="failed" if status == "kicked" else "delivered",
+                      error_code="blocked" if status == "kicked" else None)]
+    msg = update.get("message")
+    if not msg:
+        return []
+    chat = msg["chat"]
+    fields: dict[str, Any] = {
+        "contact": _contact(msg.get("from"), chat),
+        "provider_message_id": f"{chat['id']}:{msg['message_id']}",
+        "received_at": float(msg.get("date") or 0) or None,
+    }
+    if not fields["received_at"]:
+        del fields["received_at"]
+    if "reply_to_message" in msg:
+        fields["reply_to"] = f"{chat['id']}:{msg['reply_to_message']['message_id']}"
+    text = msg.get("text")
+    if text is not None:
+        if text.startswith("/"):
+            command, _, args = text[1:].partition(" ")
+            command = command.split("@")[0].lower()
+            if command in COMMANDS:
+                # "/start ROBE1" (a deep link) is the product code itself.
+                if args.strip():
+                    return [Event(**base, kind="message", text=args.strip(), data={"command": command}, **fields)]
+                return [Event(**base, kind="message", text=text, payload=COMMANDS[command], **fields)]
+        return [Event(**base, kind="message", text=text, **fields)]
+    if "photo" in msg:
+        biggest = msg["photo"][-1]
+        media = Media(kind="image", provider_media_id=biggest["file_id"], caption=msg.get("caption"))
+        return [Event(**base, kind="message", text=msg.get("caption"), media=media, **fields)]
+    if "document" in msg:
+        d = msg["document"]
+        media = Media(kind="document", provider_media_id=d["file_id"], mime_type=d.get("mime_type"),
+                      filename=d.get("file_name"), caption=msg.get("caption"))
+        return [Event(**base, kind="message", text=msg.get("caption"), media=media, **fields)]
+    if "location" in msg:
+        loc = msg["location"]
+        return [Event(**base, kind="message", location=Location(latitude=loc["latitude"],
+                                                                longitude=loc["longitude"]), **fields)]
+    # stickers, voice, polls…: a message with no text; the dialog answers it politely.
+    return [Event(**base, kind="message", text=None, data={"unsupported": True}, **fields)]
+
+
+def render(chat_id: str, reply: Reply) -> dict[str, Any]:
+    """The sendMessage body for a Reply: buttons become an inline keyboard."""
+    body: dict[str, Any] = {"chat_id": int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id,
+                            "text": (reply.text or "")[:TEXT_LIMIT]}
+    buttons = [(b.id, b.title) for b in reply.buttons]
+    buttons += [(r.id, r.title) for s in reply.list_sections for r in s.rows]
+    if buttons:
+        per_row = 3 if len(buttons) <= 3 and all(len(t) <= 14 for _, t in buttons) else 1
+        rows = [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
+        body["reply_markup"] = {"inline_keyboard": [[{"text": t, "callback_data": i[:64]} for i, t in row]
+                                                    for row in rows]}
+    return body
+
+
+class TelegramSender:
+    """Sends through the Bot API at `api_base` (configurable so tests point it at a local server)."""
+
+    def __init__(self, token: str, api_base: str = DEFAULT_API_BASE) -> None:
+        self._base = f"{api_base.rstrip('/')}/bot{token}/"
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _call(self, method: str, body: dict[str, Any]) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
+        try:
+            async with self._session.post(self._base + method, data=json.dumps(body, ensure_ascii=False),
+                                          headers={"Content-Type": "application/json"}) as resp:
+                status = resp.status
+                try:
+                    data = await resp.json(content_type=None)
+                except ValueError:
+                    data = {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SendError(f"telegram {method}: {type(exc).__name__}") from None
+        if status == 200 and data.get("ok"):
+            return data.get("result")
+        description = str(data.get("description") or status)
+        if status == 429:
+            retry = (data.get("parameters") or {}).get("retry_after")
+            raise SendError(f"telegram {method}: rate limited", retry_after=float(retry) if retry else None)
+        if status >= 500:
+            raise SendError(f"telegram {method}: {description}")
+        raise PermanentSendError(f"telegram {method}: {description}")
+
+    async def send(self, recipient: str, reply: Reply, *, idempotency_key: str) -> str:
+        ack = reply.data.get("ack_id")
+        if ack:
+            # A late or repeated answer is harmless; the reply below is what matters.
+            with contextlib.suppress(SendError):
+                await self._call("answerCallbackQuery", {"callback_query_id": ack})
+        if not reply.text:
+            return f"ack:{ack}"
+        result = await self._call("sendMessage", render(recipient, reply))
+        return f"{recipient}:{(result or {}).get('message_id', '')}"
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

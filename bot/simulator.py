@@ -50,11 +50,14 @@ async def get_messages(request: web.Request) -> web.Response:
         raise ApiError(400, "missing_contact", "give ?contact=+221770000001")
     messages = await rt.store.transcript(f"{vendor.id}:web:{contact}")
     out = []
+    titles: dict[str, str] = {}  # the button a buyer tapped is shown by its title, as on a phone
     for m in messages:
         item = {"direction": m.direction, "text": m.text, "at": m.created_at, "status": m.status}
         if m.direction == "in" and m.payload:
             item["payload"] = m.payload
+            item["text"] = m.text or titles.get(m.payload, m.payload)
         if m.reply is not None:
+            titles.update({b.id: b.title for b in m.reply.buttons})
             item.update({k: v for k, v in m.reply.public().items() if k != "text"})
         out.append(item)
     return web.json_response({"contact": contact, "messages": out})

@@ -159,3 +159,11 @@ async def test_200_buyers_at_once_against_stock_10(start_server, tmp_path: Path,
     sold_out = [t for t in texts if "épuisé" in t]
     assert (len(offers), len(sold_out)) == (10, 190)
     assert await stock(server) == 0
+
+
+async def test_transcript_shows_tapped_buttons_by_their_title(start_server) -> None:
+    server: Server = await start_server()
+    await server.say(BUYER, "ROBE1")
+    await server.say(BUYER, payload="pay")
+    inbound = [m for m in await server.transcript(BUYER) if m["direction"] == "in"]
+    assert [(m["text"], m.get("payload")) for m in inbound] == [("ROBE1", None), ("PAYER", "pay")]

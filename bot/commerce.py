@@ -87,10 +87,11 @@ async def reserve_product(turn: Turn) -> bool:
     turn.schedule(f"{order_id}:expire", order.reserved_until, "reservation_expired", order_id=order_id)
     remind_at = order.created_at + minutes * 60 * settings.reminder_percent / 100
     turn.schedule(f"{order_id}:remind", remind_at, "reservation_reminder", order_id=order_id)
-    fresh = await s.store.get_product(s.vendor.id, product.code)
     turn.variables.update(
         quantity=qty, total=order.total, minutes=round(minutes) if minutes >= 1 else minutes,
-        stock_left=fresh.stock if fresh else 0, reserved_until=order.reserved_until,
+        # what was left just before this reservation, less it: exact unless buyers race, and then
+        # only the "N left" wording can be off by a few, never the stock itself
+        stock_left=max(0, product.stock - qty), reserved_until=order.reserved_until,
     )
     return True
 

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_conv ON messages(conv, seq);
 CREATE INDEX IF NOT EXISTS messages_pmid ON messages(provider_message_id);
 CREATE TABLE IF NOT EXISTS outbox (
-    id TEXT PRIMARY KEY, status TEXT NOT NULL, next_at REAL NOT NULL, body TEXT NOT NULL);
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, next_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT, message_id TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_at);
 CREATE TABLE IF NOT EXISTS timers (id TEXT PRIMARY KEY, due_at REAL NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS timers_due ON timers(due_at);
@@ -164,8 +165,9 @@ class EmbeddedStore(Store):
             self._insert_message(m)
         for o in turn.outbox:
             self._w(
-                "INSERT OR IGNORE INTO outbox (id, status, next_at, body) VALUES (?, ?, ?, ?)",
-                (o.id, o.status, o.next_attempt_at, o.model_dump_json()),
+                "INSERT OR IGNORE INTO outbox (id, status, next_at, attempts, message_id, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (o.id, o.status, o.next_attempt_at, o.attempts, o.message_id, o.model_dump_json()),
             )
         for t in turn.timers:
             self._w(
@@ -213,15 +215,16 @@ class EmbeddedStore(Store):
     # outbox
     async def pending_outbox(self, now: float, limit: int = 100) -> list[OutboxEntry]:
         rows = self._x(
-            "SELECT body, next_at FROM outbox WHERE status = 'pending' AND next_at <= ? "
+            "SELECT body, next_at, attempts, error FROM outbox WHERE status = 'pending' AND next_at <= ? "
             "ORDER BY next_at, rowid LIMIT ?",
             (now, limit),
         ).fetchall()
-        out = []
-        for body, next_at in rows:
-            entry = OutboxEntry.model_validate_json(body)
-            out.append(entry.model_copy(update={"next_attempt_at": next_at}))
-        return out
+        return [
+            OutboxEntry.model_validate_json(body).model_copy(
+                update={"next_attempt_at": next_at, "attempts": attempts, "error": error}
+            )
+            for body, next_at, attempts, error in rows
+        ]
 
     async def mark_outbox(
         self,
@@ -233,23 +236,16 @@ class EmbeddedStore(Store):
         error: str | None = None,
         provider_message_id: str | None = None,
     ) -> None:
-        row = self._x("SELECT body FROM outbox WHERE id = ?", (entry_id,)).fetchone()
-        if row is None:
-            return
-        entry = OutboxEntry.model_validate_json(row[0])
-        entry = entry.model_copy(
-            update={"status": status, "attempts": attempts, "next_attempt_at": next_attempt_at, "error": error}
-        )
+        # The entry's body never changes: a delivery attempt only updates these columns.
         self._w(
-            "UPDATE outbox SET status = ?, next_at = ?, body = ? WHERE id = ?",
-            (status, next_attempt_at, entry.model_dump_json(), entry_id),
+            "UPDATE outbox SET status = ?, next_at = ?, attempts = ?, error = ? WHERE id = ?",
+            (status, next_attempt_at, attempts, error, entry_id),
         )
-        msg_status = {"sent": "sent", "failed": "failed"}.get(status)
-        if msg_status:
+        if status in ("sent", "failed"):
             self._w(
                 "UPDATE messages SET status = ?, error = ?, provider_message_id = COALESCE(?, provider_message_id) "
-                "WHERE id = ?",
-                (msg_status, error, provider_message_id, entry.message_id),
+                "WHERE id = (SELECT message_id FROM outbox WHERE id = ?)",
+                (status, error, provider_message_id, entry_id),
             )
         await self._durable()
 

@@ -23,7 +23,8 @@ OPEN = ("reserved", "awaiting_payment")
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
     doc = f"""<!doctype html><html lang="fr"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"><title>{html.escape(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem;color:#222}}
 .card{{border:1px solid #ddd;border-radius:12px;padding:1.25rem}} button{{font-size:1rem;padding:.7rem 1.2rem;
 border-radius:8px;border:0;margin:.3rem .3rem 0 0;cursor:pointer}} .pay{{background:#1a7f37;color:#fff}}

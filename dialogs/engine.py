@@ -48,8 +48,9 @@ class Dialog:
     """A compiled dialog. `step` runs one trigger against one conversation's state.
 
     pytransitions builds the machine once per dialog (states, wildcard sources, the order of
-    candidate transitions); a step only looks up that table, so a turn builds nothing. Conditions run in order and stop at the first that fails; actions run in
-    order before the state changes; `say` messages are queued after it changes.
+    candidate transitions); a step only looks up that table, so a turn builds nothing.
+    Conditions run in order and stop at the first that fails; actions run in order before the
+    state changes; `say` messages are queued after it changes.
     """
 
     def __init__(self, spec: DialogSpec, registry: Registry) -> None:

@@ -127,10 +127,12 @@ class TelegramSender:
 
     async def _call(self, method: str, body: dict[str, Any]) -> Any:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=20), headers={"Content-Type": "application/json"}
+            )
         try:
-            async with self._session.post(self._base + method, data=json.dumps(body, ensure_ascii=False),
-                                          headers={"Content-Type": "application/json"}) as resp:
+            payload = json.dumps(body, ensure_ascii=False).encode()
+            async with self._session.post(self._base + method, data=payload) as resp:
                 status = resp.status
                 try:
                     data = await resp.json(content_type=None)

@@ -13,7 +13,7 @@ from aiohttp import web
 from bot.app import create_app
 from bot.runtime import Runtime, load_vendors
 from bot.settings import Settings
-from bot.webhooks import handle_telegram
+from bot.webhooks.telegram import handle_telegram
 
 
 def vendor_yaml(stock: int, code: str) -> dict:

@@ -1,4 +1,4 @@
-"""Provider webhook endpoints: authenticate, parse into events, persist, then acknowledge."""
+"""Telegram webhook endpoint: secret-token check, Update → Event, persist, then 200."""
 
 from __future__ import annotations
 

@@ -23,6 +23,8 @@ from storage.coordination import Coordinator
 
 log = logging.getLogger("palabre.pipeline")
 
+# Channels with no buttons: replies list numbered choices, and the buyer answers with the number.
+NUMBERED_CHANNELS = frozenset({"sms", "email"})
 APOLOGY = {
     "fr": "Désolé, un souci technique m'empêche de répondre. Réessayez dans un instant 🙏",
     "en": "Sorry, a technical problem stops me from answering. Please try again in a moment 🙏",
@@ -205,8 +207,11 @@ class Pipeline:
                 payload=event.payload, event_id=event.id, provider_message_id=event.provider_message_id,
                 status="received", created_at=event.received_at,
             ))
-        if event.contact.name and event.contact != conv.contact and event.kind != "system":
-            conv.contact = event.contact
+        if event.kind != "system":
+            conv.last_inbound_at = event.received_at
+            if event.contact.name and event.contact != conv.contact:
+                conv.contact = event.contact
+        event = self._numbered_choice(conv, event)
         if conv.handoff:
             write.conversation = conv
             return write
@@ -226,6 +231,12 @@ class Pipeline:
         write.conversation = conv
         variables = self._variables(vendor, conv, event, turn)
         replies = [vendor.messages.render(key, conv.locale, variables) for key in turn.says]
+        if conv.channel in NUMBERED_CHANNELS:
+            offered = [r for r in replies if r.buttons]
+            if offered:
+                conv.slots["_choices"] = [b.id for b in offered[-1].buttons]
+            else:
+                conv.slots.pop("_choices", None)
         if event.data.get("ack_id"):
             # A pressed button is acknowledged with the first reply (Telegram's answerCallbackQuery).
             first = replies[0] if replies else Reply()
@@ -250,6 +261,15 @@ class Pipeline:
             ))
         write.cancel_timers.extend(turn.cancelled_timers)
         return write
+
+    @staticmethod
+    def _numbered_choice(conv: Conversation, event: Event) -> Event:
+        """On a channel without buttons, "2" means the second choice of the last reply."""
+        choices = conv.slots.get("_choices")
+        text = (event.text or "").strip()
+        if event.kind == "message" and choices and text.isdigit() and 1 <= int(text) <= len(choices):
+            return event.model_copy(update={"kind": "postback", "payload": choices[int(text) - 1]})
+        return event
 
     def _variables(self, vendor: Vendor, conv: Conversation, event: Event, turn: Turn) -> dict[str, Any]:
         cfg = vendor.config

@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import commerce
+from bot.adapters import channel_module
 from bot.delivery import Delivery
 from bot.metrics import Metrics
 from bot.payments import SandboxPSP
@@ -22,7 +23,6 @@ from bot.timers import TimerWorker
 from bot.vendors import Vendor, VendorLoader
 from channels.base import Sender
 from channels.simulator import SimulatorSender
-from channels.telegram import TelegramSender
 from dialogs import Registry
 from storage import Store
 from storage.coordination import coordinator_from_url
@@ -42,12 +42,11 @@ def make_store(settings: Settings) -> Store:
 
 def channel_senders(vendors: dict[str, Vendor]) -> dict[str, Sender]:
     """One sender per vendor and provider, from the credentials in the vendor's YAML."""
-    out: dict[str, Sender] = {}
-    for vendor in vendors.values():
-        tg = vendor.config.channels.telegram
-        if tg is not None:
-            out[f"telegram:{vendor.id}"] = TelegramSender(tg.bot_token, tg.api_base_url)
-    return out
+    return {
+        f"{provider}:{vendor.id}": channel_module(provider).make_sender(config)
+        for vendor in vendors.values()
+        for provider, config in vendor.config.channels.items()
+    }
 
 
 def load_vendors(directory: str) -> dict[str, Vendor]:

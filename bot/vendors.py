@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from channels.telegram import TelegramConfig
+from bot.adapters import PROVIDERS, channel_module
 from dialogs import Dialog, DialogSpec, Registry, YamlInvalid, YamlProblem, load_segment_dialog
 from dialogs.yamlsource import line_of, load_yaml, validate
 from intents import CatalogueItem, NluParser
@@ -53,14 +53,6 @@ class NotifySpec(BaseModel):
     address: str
 
 
-class VendorChannels(BaseModel):
-    """The providers a vendor is reachable on, with their credentials (the simulator is always on)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    telegram: TelegramConfig | None = None
-
-
 class VendorConfig(BaseModel):
     """One vendor's YAML file."""
 
@@ -77,7 +69,8 @@ class VendorConfig(BaseModel):
     messages: dict[str, dict[str, Any]] = Field(default_factory=dict)
     notify: NotifySpec | None = None
     psp: Literal["sandbox"] = "sandbox"
-    channels: VendorChannels = Field(default_factory=lambda: VendorChannels())
+    # provider -> that adapter's Config (credentials as ${ENV} references); the simulator is always on
+    channels: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("locale")
     @classmethod
@@ -85,6 +78,14 @@ class VendorConfig(BaseModel):
         if v not in SUPPORTED:
             raise ValueError(f"locale must be one of {', '.join(SUPPORTED)}")
         return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(PROVIDERS))
+        if unknown:
+            raise ValueError(f"unknown channel(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
+        return {name: channel_module(name).Config.model_validate(cfg) for name, cfg in value.items()}
 
     @model_validator(mode="after")
     def _unique_codes(self) -> VendorConfig:

@@ -22,7 +22,7 @@ COMMANDS = {"start": "start", "help": "help", "aide": "help", "menu": "menu", "a
             "cancel": "cancel", "contact": "human", "rdv": "appointment"}
 
 
-class TelegramConfig(BaseModel):
+class Config(BaseModel):
     """A vendor's Telegram bot: `channels.telegram` in the vendor YAML (secrets as ${ENV} references)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -164,3 +164,7 @@ class TelegramSender:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def make_sender(config: Config) -> TelegramSender:
+    return TelegramSender(config.bot_token, config.api_base_url)

@@ -32,6 +32,7 @@ class Conversation(BaseModel):
     locale: str = "fr"
     handoff: bool = False
     assignee: str | None = None
+    last_inbound_at: float | None = None  # the buyer's last message: opens WhatsApp's 24-hour window
     created_at: float = Field(default_factory=now)
     updated_at: float = Field(default_factory=now)
     version: int = 0

@@ -19,7 +19,7 @@ async def handle_telegram(request: web.Request, vendor_id: str) -> web.Response:
     """Telegram: secret-token header (401 when wrong), one Update per POST, 200 once it is durable."""
     rt = request.app[RUNTIME]
     vendor = rt.vendors.get(vendor_id)
-    config = vendor.config.channels.telegram if vendor else None
+    config = vendor.config.channels.get("telegram") if vendor else None
     if config is None:
         raise ApiError(404, "unknown_vendor", f"no vendor '{vendor_id}' with a Telegram channel")
     if not telegram.verify(config.webhook_secret, request.headers.get(telegram.SECRET_HEADER)):

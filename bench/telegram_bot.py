@@ -22,6 +22,8 @@ def vendor_yaml(stock: int, code: str) -> dict:
         "catalogue": [{"code": code, "name": "Robe Wax Ankara", "price": 15000, "stock": stock}],
         "channels": {"telegram": {"bot_token": "${BENCH_BOT_TOKEN}", "webhook_secret": "${BENCH_WEBHOOK_SECRET}",
                                   "api_base_url": "${BENCH_API_BASE}"}},
+        # The fake Bot API has no flood limits; real Telegram's (30/s) would make this measure the limiter.
+        "delivery": {"limits": {"telegram": {"sending": {"per_second": 100_000, "burst": 100_000}}}},
     }
 
 

@@ -1,29 +1,85 @@
-"""The outbox worker: sends replies through the channel senders with retry, backoff and jitter."""
+"""The outbox worker: sends replies under the delivery policy (rate limits, retries, fallback, 24 h window)."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 
+from bot.delivery_policy import (
+    NO_TEMPLATE_TEXT,
+    NOT_SENDABLE,
+    CircuitBreaker,
+    DeliverySettings,
+    RateLimit,
+    backoff,
+    can_fall_back,
+    counts_as_outage,
+    outside_window,
+    template_reply,
+    window_closed,
+)
 from bot.metrics import Metrics
 from channels.base import Sender, SendError
+from channels.replies import Reply
 from storage import OutboxEntry, Store
+from storage.coordination import Coordinator, InProcessCoordinator
 
 log = logging.getLogger("palabre.delivery")
 
+__all__ = ["Delivery", "backoff"]
 
-def backoff(attempt: int, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter: a random delay in [0, min(cap, base * 2**attempt)]."""
-    return (rng or random).uniform(0, min(cap, base * 2 ** attempt))
+# A claim outlives the longest handling of one entry (max_wait ≤ 120 s plus the sender's timeouts).
+# If a process dies holding one, another process retries that entry once the claim expires.
+CLAIM_TTL = 300.0
+# The simulator "sends" into the transcript: sending twice is harmless, so it skips the claim.
+UNCLAIMED_PROVIDERS = frozenset({"simulator"})
+MULTI_CHANNEL_PROVIDERS = frozenset({"twilio"})
+# Conversations Meta refused as outside the window although our record said inside (CHANNELS.md §2.3
+# "known issue"); bounded, oldest forgotten first.
+CLOSED_WINDOWS_MAX = 10_000
+# Per-bucket times already promised to deferred entries; past ones are dropped beyond this size.
+HORIZONS_MAX = 10_000
+
+
+@dataclass
+class _Route:
+    """Where one attempt goes: the provider, its sender, and the breaker to tell about the outcome."""
+
+    provider: str
+    sender: Sender
+    breaker: CircuitBreaker | None = None
+    probe: bool = False
+    reported: bool = False
+    note: str | None = None
+
+    def report(self, *, healthy: bool) -> None:
+        if self.breaker is not None:
+            self.breaker.record(healthy=healthy, probe=self.probe)
+        self.reported = True
+
+
+class _Gate:
+    """This process's queue for one token bucket: only its head asks the coordinator, in FIFO order."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 class Delivery:
-    """Sends outbox entries. Each entry is in flight at most once per process; a failed send is
-    rescheduled in the store, so retries survive a restart. Delivery is at-least-once: a crash
-    between a send and its record sends again, with the same idempotency key (the entry id).
+    """Sends outbox entries under each vendor's `DeliverySettings`.
+
+    Each version of an entry (its attempts and next_attempt_at) is claimed through the coordinator
+    before it is handled, so neither a sweep racing a submit nor two processes sharing a store send
+    it twice. A failed send is rescheduled in the store, so retries survive a restart. Delivery is
+    at-least-once: a crash between a send and its record sends again (same idempotency key, the id).
     """
 
     def __init__(
@@ -32,16 +88,34 @@ class Delivery:
         senders: dict[str, Sender],  # by "provider:vendor", or by provider for every vendor
         metrics: Metrics,
         *,
+        coordinator: Coordinator | None = None,
+        settings: Mapping[str, DeliverySettings] | None = None,  # by vendor id
         max_attempts: int = 8,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.senders = senders
         self.metrics = metrics
+        self.coordinator = coordinator or InProcessCoordinator()
+        self.settings = dict(settings or {})
         self.max_attempts = max_attempts
         self.clock = clock
+        self.sleep = sleep
+        self.rng = rng
+        self._default = DeliverySettings()
         self._inflight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._gates: dict[str, _Gate] = {}
+        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        self._limits: dict[tuple[str, str], tuple[RateLimit | None, RateLimit | None]] = {}
+        self._closed_windows: dict[str, float | None] = {}
+        self._horizons: dict[str, float] = {}
+        for vendor_id, policy in self.settings.items():
+            if policy.fallback and not (self._sender("meta", vendor_id) and self._sender("wasender", vendor_id)):
+                log.warning("vendor=%s: fallback %s needs both a meta and a wasender channel; it is off",
+                            vendor_id, policy.fallback)
 
     def submit(self, entries: Iterable[OutboxEntry]) -> None:
         for entry in entries:
@@ -52,41 +126,8 @@ class Delivery:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, entry: OutboxEntry) -> None:
-        try:
-            attempts = entry.attempts + 1
-            sender = self.senders.get(f"{entry.provider}:{entry.vendor_id}") or self.senders.get(entry.provider)
-            if sender is None:
-                await self.store.mark_outbox(entry.id, "failed", attempts=attempts,
-                                             error=f"no sender for provider {entry.provider}")
-                self.metrics.inc("palabre_replies_failed_total")
-                return
-            try:
-                pmid = await sender.send(entry.recipient, entry.reply, idempotency_key=entry.id)
-            except SendError as exc:
-                await self._failed(entry, attempts, exc)
-                return
-            except Exception as exc:  # a sender bug must not lose the reply: retry it later
-                log.exception("sender %s crashed on entry=%s", entry.provider, entry.id)
-                await self._failed(entry, attempts, SendError(type(exc).__name__))
-                return
-            await self.store.mark_outbox(entry.id, "sent", attempts=attempts, provider_message_id=pmid)
-            self.metrics.inc("palabre_replies_sent_total")
-        finally:
-            self._inflight.discard(entry.id)
-
-    async def _failed(self, entry: OutboxEntry, attempts: int, exc: SendError) -> None:
-        if exc.permanent or attempts >= self.max_attempts:
-            await self.store.mark_outbox(entry.id, "failed", attempts=attempts, error=str(exc))
-            self.metrics.inc("palabre_replies_failed_total")
-            return
-        delay = exc.retry_after if exc.retry_after is not None else backoff(attempts)
-        await self.store.mark_outbox(entry.id, "pending", attempts=attempts,
-                                     next_attempt_at=self.clock() + delay, error=str(exc))
-        self.metrics.inc("palabre_replies_retried_total")
-
     async def sweep(self) -> int:
-        """Submit every pending entry that is due (retries, and entries left by a crash)."""
+        """Submit every pending entry that is due (retries, deferred sends, and entries left by a crash)."""
         due = [e for e in await self.store.pending_outbox(self.clock(), limit=500) if e.id not in self._inflight]
         self.submit(due)
         return len(due)
@@ -99,6 +140,221 @@ class Delivery:
                 log.exception("outbox sweep failed")
             await asyncio.sleep(interval)
 
+    @property
+    def in_flight(self) -> int:
+        """Sends under way in this process (waiting for tokens, or at the provider)."""
+        return len(self._tasks)
+
     async def idle(self, timeout: float = 10.0) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Wait until no send is in flight, including the ones started meanwhile (for shutdown and tests)."""
+        deadline = time.monotonic() + timeout
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+
+    # one entry
+    async def _send(self, entry: OutboxEntry) -> None:
+        again: OutboxEntry | None = None
+        try:
+            again = await self._deliver(entry)
+        except Exception:
+            # Typically the store: the entry stays pending and a later sweep tries it again.
+            log.exception("delivery of entry=%s failed", entry.id)
+        finally:
+            self._inflight.discard(entry.id)
+        if again is not None:
+            self.submit([again])
+
+    async def _deliver(self, entry: OutboxEntry) -> OutboxEntry | None:
+        """Handle one version of an entry; returns the next version when it should be retried at once."""
+        if entry.provider not in UNCLAIMED_PROVIDERS and await self.coordinator.seen(
+            f"outbox:{entry.id}:{entry.attempts}:{entry.next_attempt_at!r}", ttl=CLAIM_TTL
+        ):
+            return None
+        policy = self.settings.get(entry.vendor_id, self._default)
+        attempts = entry.attempts + 1
+        route = self._route(entry, policy)
+        if route is None:
+            await self._fail(entry, attempts, f"no sender for provider {entry.provider}")
+            return None
+        try:
+            return await self._attempt(entry, attempts, route, policy)
+        finally:
+            if route.probe and not route.reported and route.breaker is not None:
+                route.breaker.abandon_probe()
+
+    async def _attempt(self, entry: OutboxEntry, attempts: int, route: _Route,
+                       policy: DeliverySettings) -> OutboxEntry | None:
+        reply, note, last_inbound = entry.reply, route.note, None
+        # The window is Meta's rule: only a WhatsApp entry going through Meta pays for this lookup.
+        if route.provider == "meta" and entry.channel == "whatsapp":
+            conv = await self.store.get_conversation(entry.conversation_id)
+            last_inbound = conv.last_inbound_at if conv else None
+            reply, why = self._window_reply(entry, last_inbound, policy)
+            if reply is None:
+                self.metrics.inc("palabre_replies_unsendable_total")
+                await self._fail(entry, attempts, why or NOT_SENDABLE)
+                return None
+            note = why or note
+        deadline = self.clock() + policy.max_wait
+        for bucket, limit in self._buckets(entry, route.provider, policy):
+            wait = await self._take(bucket, limit, deadline)
+            if wait is not None:
+                # Waiting longer would hold a task: the store keeps the entry until its turn comes.
+                await self.store.mark_outbox(entry.id, "pending", attempts=entry.attempts,
+                                             next_attempt_at=self._defer_until(bucket, limit, wait),
+                                             error=entry.error)
+                self.metrics.inc("palabre_replies_deferred_total")
+                return None
+        if route.provider in MULTI_CHANNEL_PROVIDERS:
+            # One account serves several channels (Twilio: SMS and WhatsApp): say which one this is.
+            reply = reply.model_copy(update={"data": {**reply.data, "channel": entry.channel}})
+        try:
+            pmid = await route.sender.send(entry.recipient, reply, idempotency_key=entry.id)
+        except SendError as exc:
+            route.report(healthy=not counts_as_outage(exc))
+            if route.provider == "meta" and reply.template is None and window_closed(exc):
+                return await self._window_refused(entry, attempts, exc, last_inbound, policy)
+            await self._failed(entry, attempts, exc, policy)
+            return None
+        except Exception as exc:  # a sender bug must not lose the reply: retry it later
+            log.exception("sender %s crashed on entry=%s", route.provider, entry.id)
+            route.report(healthy=False)
+            await self._failed(entry, attempts, SendError(type(exc).__name__), policy)
+            return None
+        route.report(healthy=True)
+        # The outbox has no provider column: a note on the sent entry says how it really went out.
+        await self.store.mark_outbox(entry.id, "sent", attempts=attempts, provider_message_id=pmid, error=note)
+        self.metrics.inc("palabre_replies_sent_total")
+        if route.provider != entry.provider:
+            self.metrics.inc("palabre_replies_fallback_total")
+        if reply is not entry.reply and reply.template is not None:
+            self.metrics.inc("palabre_replies_template_total")
+        return None
+
+    # routing and the breaker
+    def _sender(self, provider: str, vendor_id: str) -> Sender | None:
+        return self.senders.get(f"{provider}:{vendor_id}") or self.senders.get(provider)
+
+    def _route(self, entry: OutboxEntry, policy: DeliverySettings) -> _Route | None:
+        sender = self._sender(entry.provider, entry.vendor_id)
+        if sender is None:
+            return None
+        if entry.provider != "meta" or policy.fallback != "wasender" or not can_fall_back(entry.recipient):
+            return _Route(entry.provider, sender)
+        fallback = self._sender("wasender", entry.vendor_id)
+        if fallback is None:
+            return _Route(entry.provider, sender)
+        key = (entry.vendor_id, entry.provider)
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self._breakers[key] = CircuitBreaker(f"vendor={entry.vendor_id} provider=meta",
+                                                           policy.breaker, self.clock)
+        verdict = breaker.allow()
+        if verdict == "fallback":
+            return _Route("wasender", fallback, note="sent via wasender: the meta circuit is open")
+        return _Route(entry.provider, sender, breaker=breaker, probe=verdict == "probe")
+
+    # the 24-hour window
+    def _window_reply(self, entry: OutboxEntry, last_inbound: float | None,
+                      policy: DeliverySettings) -> tuple[Reply | None, str | None]:
+        """(the reply to send, a note) — or (None, the reason) when it may not be sent."""
+        if entry.reply.template is not None:
+            return entry.reply, None
+        refused = (entry.conversation_id in self._closed_windows
+                   and self._closed_windows[entry.conversation_id] == last_inbound)
+        if not refused and not outside_window(last_inbound, self.clock(), policy.window_margin):
+            return entry.reply, None
+        if policy.whatsapp_template is None:
+            return None, NOT_SENDABLE
+        reply = template_reply(entry.reply, policy.whatsapp_template)
+        if reply is None:
+            return None, NO_TEMPLATE_TEXT
+        return reply, f"sent as template {policy.whatsapp_template.name}: outside the 24-hour window"
+
+    async def _window_refused(self, entry: OutboxEntry, attempts: int, exc: SendError,
+                              last_inbound: float | None, policy: DeliverySettings) -> OutboxEntry | None:
+        """Meta says the window is closed (131047): its view wins, so the next try is the template."""
+        self._closed_windows.pop(entry.conversation_id, None)
+        self._closed_windows[entry.conversation_id] = last_inbound
+        if len(self._closed_windows) > CLOSED_WINDOWS_MAX:
+            del self._closed_windows[next(iter(self._closed_windows))]
+        if policy.whatsapp_template is None:
+            self.metrics.inc("palabre_replies_unsendable_total")
+            await self._fail(entry, attempts, NOT_SENDABLE)
+            return None
+        if attempts >= (policy.max_attempts or self.max_attempts):
+            await self._fail(entry, attempts, str(exc))
+            return None
+        now = self.clock()
+        await self.store.mark_outbox(entry.id, "pending", attempts=attempts, next_attempt_at=now, error=str(exc))
+        self.metrics.inc("palabre_replies_retried_total")
+        return entry.model_copy(update={"attempts": attempts, "next_attempt_at": now, "error": str(exc)})
+
+    # rate limits
+    def _buckets(self, entry: OutboxEntry, provider: str,
+                 policy: DeliverySettings) -> list[tuple[str, RateLimit]]:
+        key = (entry.vendor_id, provider)
+        limits = self._limits.get(key)
+        if limits is None:
+            limits = self._limits[key] = policy.limits_for(provider)
+        sending, recipient = limits
+        buckets: list[tuple[str, RateLimit]] = []
+        if recipient is not None:
+            # Hashed: bucket keys live in Redis, and buyers' numbers have no business there.
+            who = hashlib.blake2b(entry.recipient.encode(), digest_size=8).hexdigest()
+            buckets.append((f"rcpt:{provider}:{entry.vendor_id}:{who}", recipient))
+        if sending is not None:
+            buckets.append((f"send:{provider}:{entry.vendor_id}", sending))
+        return buckets
+
+    def _defer_until(self, bucket: str, limit: RateLimit, wait: float) -> float:
+        """When a deferred entry comes back: after its wait, and one token after the previous one deferred
+        here on the same bucket, so a backlog returns spread out instead of all at once."""
+        now = self.clock()
+        at = max(now + wait, self._horizons.get(bucket, 0.0))
+        self._horizons[bucket] = at + 1 / limit.per_second
+        if len(self._horizons) > HORIZONS_MAX:
+            self._horizons = {b: t for b, t in self._horizons.items() if t > now}
+        return at
+
+    async def _take(self, bucket: str, limit: RateLimit, deadline: float) -> float | None:
+        """Take one token, sleeping until `deadline` at most; None once taken, else the seconds to defer."""
+        gate = self._gates.get(bucket)
+        if gate is None:
+            gate = self._gates[bucket] = _Gate()
+        if gate.users:
+            # Everyone queued ahead needs a token first: estimate the wait before joining the queue.
+            expected = gate.users / limit.per_second
+            if self.clock() + expected > deadline:
+                return expected
+        gate.users += 1
+        try:
+            async with gate.lock:
+                while True:
+                    wait = await self.coordinator.acquire_tokens(bucket, limit.per_second, limit.burst)
+                    if wait <= 0:
+                        return None
+                    if self.clock() + wait > deadline:
+                        return wait
+                    await self.sleep(wait)
+        finally:
+            gate.users -= 1
+            if gate.users == 0:
+                del self._gates[bucket]
+
+    # failures
+    async def _fail(self, entry: OutboxEntry, attempts: int, error: str) -> None:
+        await self.store.mark_outbox(entry.id, "failed", attempts=attempts, error=error)
+        self.metrics.inc("palabre_replies_failed_total")
+
+    async def _failed(self, entry: OutboxEntry, attempts: int, exc: SendError, policy: DeliverySettings) -> None:
+        if exc.permanent or attempts >= (policy.max_attempts or self.max_attempts):
+            await self._fail(entry, attempts, str(exc))
+            return
+        if exc.retry_after is not None:
+            delay = max(0.0, exc.retry_after)
+        else:
+            delay = backoff(attempts, policy.retry_base, policy.retry_cap, self.rng)
+        await self.store.mark_outbox(entry.id, "pending", attempts=attempts,
+                                     next_attempt_at=self.clock() + delay, error=str(exc))
+        self.metrics.inc("palabre_replies_retried_total")

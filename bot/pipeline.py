@@ -23,8 +23,12 @@ from storage.coordination import Coordinator
 
 log = logging.getLogger("palabre.pipeline")
 
-# Channels with no buttons: replies list numbered choices, and the buyer answers with the number.
+# Where buttons cannot be shown, replies list numbered choices and the buyer answers with the number:
+# channels without buttons, and WhatsApp through providers that send plain text only.
 NUMBERED_CHANNELS = frozenset({"sms", "email"})
+NUMBERED_PROVIDERS = frozenset({"wasender", "twilio"})
+# Reactions are acknowledged silently: answering a 👍 with "I did not understand" would annoy.
+SILENT_UNSUPPORTED = frozenset({"reaction"})
 APOLOGY = {
     "fr": "Désolé, un souci technique m'empêche de répondre. Réessayez dans un instant 🙏",
     "en": "Sorry, a technical problem stops me from answering. Please try again in a moment 🙏",
@@ -212,7 +216,7 @@ class Pipeline:
             if event.contact.name and event.contact != conv.contact:
                 conv.contact = event.contact
         event = self._numbered_choice(conv, event)
-        if conv.handoff:
+        if conv.handoff or event.data.get("unsupported") in SILENT_UNSUPPORTED:
             write.conversation = conv
             return write
         if event.kind == "system":
@@ -231,12 +235,23 @@ class Pipeline:
         write.conversation = conv
         variables = self._variables(vendor, conv, event, turn)
         replies = [vendor.messages.render(key, conv.locale, variables) for key in turn.says]
-        if conv.channel in NUMBERED_CHANNELS:
-            offered = [r for r in replies if r.buttons]
+        if conv.channel in NUMBERED_CHANNELS or conv.provider in NUMBERED_PROVIDERS:
+            offered = [r for r in replies if r.buttons or r.list_sections]
             if offered:
-                conv.slots["_choices"] = [b.id for b in offered[-1].buttons]
+                last = offered[-1]
+                conv.slots["_choices"] = [b.id for b in last.buttons] + [
+                    row.id for section in last.list_sections for row in section.rows
+                ]
             else:
                 conv.slots.pop("_choices", None)
+        # Threading context an adapter needs on its replies (email In-Reply-To, subject), kept for
+        # the replies a timer sends later in the same conversation.
+        thread = event.data.get("reply_data") or conv.slots.get("_thread")
+        if event.data.get("reply_data"):
+            conv.slots["_thread"] = event.data["reply_data"]
+        if thread:
+            for reply in replies:
+                reply.data.update({k: v for k, v in thread.items() if v})
         if event.data.get("ack_id"):
             # A pressed button is acknowledged with the first reply (Telegram's answerCallbackQuery).
             first = replies[0] if replies else Reply()

@@ -74,7 +74,8 @@ class Runtime:
         self.psp = SandboxPSP(self.store, settings.base_url, settings.sandbox_psp_secret)
         self.senders: dict[str, Sender] = {"simulator": SimulatorSender(), **channel_senders(vendors),
                                            **(senders or {})}
-        self.delivery = Delivery(self.store, self.senders, self.metrics,
+        self.delivery = Delivery(self.store, self.senders, self.metrics, coordinator=self.coordinator,
+                                 settings={v.id: v.config.delivery for v in vendors.values()},
                                  max_attempts=settings.outbox_max_attempts, clock=clock)
         self.pipeline = Pipeline(self.store, self.coordinator, vendors, self.psp, self.delivery, self.metrics,
                                  distributed=bool(settings.redis_url), clock=clock)

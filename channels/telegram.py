@@ -101,7 +101,8 @@ def parse_update(update: dict[str, Any], vendor_id: str) -> list[Event]:
         return [Event(**base, kind="message", location=Location(latitude=loc["latitude"],
                                                                 longitude=loc["longitude"]), **fields)]
     # stickers, voice, polls…: a message with no text; the dialog answers it politely.
-    return [Event(**base, kind="message", text=None, data={"unsupported": True}, **fields)]
+    kind = next((k for k in ("sticker", "voice", "video", "audio", "poll") if k in msg), "unknown")
+    return [Event(**base, kind="message", text=None, data={"unsupported": kind}, **fields)]
 
 
 def render(chat_id: str, reply: Reply) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from channels import Event
 from storage.base import Store
 from storage.records import (
+    STATUS_REPLACES,
     Conversation,
     Message,
     Order,
@@ -205,12 +206,15 @@ class EmbeddedStore(Store):
     async def update_message_status(
         self, provider_message_id: str, status: str, error: str | None = None
     ) -> bool:
-        cur = self._w(
-            "UPDATE messages SET status = ?, error = COALESCE(?, error) WHERE provider_message_id = ?",
-            (status, error, provider_message_id),
+        replaceable = STATUS_REPLACES.get(status, ())
+        self._w(
+            "UPDATE messages SET status = ?, error = COALESCE(?, error) WHERE provider_message_id = ? "
+            f"AND status IN ({','.join('?' * len(replaceable))})",
+            (status, error, provider_message_id, *replaceable),
         )
         await self._durable()
-        return cur.rowcount > 0
+        return self._x("SELECT 1 FROM messages WHERE provider_message_id = ?", (provider_message_id,)).fetchone() \
+            is not None
 
     # outbox
     async def pending_outbox(self, now: float, limit: int = 100) -> list[OutboxEntry]:

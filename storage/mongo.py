@@ -14,6 +14,7 @@ from pymongo.uri_parser import parse_uri
 from channels import Event
 from storage.base import Store
 from storage.records import (
+    STATUS_REPLACES,
     Conversation,
     Message,
     Order,
@@ -166,10 +167,11 @@ class MongoStore(Store):
         changes: dict[str, Any] = {"status": status}
         if error is not None:
             changes["error"] = error
-        result = await self._messages.update_many(
-            {"provider_message_id": provider_message_id}, {"$set": changes}
+        await self._messages.update_many(
+            {"provider_message_id": provider_message_id, "status": {"$in": list(STATUS_REPLACES.get(status, ()))}},
+            {"$set": changes},
         )
-        return result.matched_count > 0
+        return await self._messages.find_one({"provider_message_id": provider_message_id}, {"_id": 1}) is not None
 
     # outbox
     async def pending_outbox(self, now: float, limit: int = 100) -> list[OutboxEntry]:

@@ -14,6 +14,17 @@ OrderStatus = Literal[
 ]
 
 
+# Which recorded statuses a newly reported one may replace: statuses arrive out of order, and a late
+# "delivered" must never undo "read" (a later "delivered" does undo an early "failed").
+STATUS_REPLACES: dict[str, tuple[str, ...]] = {
+    "queued": ("queued",),
+    "sent": ("queued", "sent"),
+    "delivered": ("queued", "sent", "delivered", "failed"),
+    "read": ("queued", "sent", "delivered", "read", "failed"),
+    "failed": ("queued", "sent", "failed"),
+}
+
+
 def now() -> float:
     return time.time()
 

@@ -285,11 +285,28 @@ async def test_provider_status_updates_the_transcript(store: Store) -> None:
     assert await store.update_message_status("wamid.1", "delivered") is True
     assert {m.id: m.status for m in await store.transcript(CONV)}["m-out-1"] == "delivered"
 
-    assert await store.update_message_status("wamid.1", "failed", error="131026 undeliverable") is True
-    failed = {m.id: m for m in await store.transcript(CONV)}["m-out-1"]
-    assert (failed.status, failed.error) == ("failed", "131026 undeliverable")
-
     assert await store.update_message_status("wamid.unknown", "read") is False
+
+
+async def test_statuses_arriving_out_of_order_never_move_backwards(store: Store) -> None:
+    now = time.time()
+    await store.commit_turn(full_turn(now))
+    await store.mark_outbox("o-1", "sent", attempts=1, provider_message_id="wamid.1")
+
+    async def status() -> str:
+        return {m.id: m.status for m in await store.transcript(CONV)}["m-out-1"]
+
+    assert await store.update_message_status("wamid.1", "read") is True
+    assert await store.update_message_status("wamid.1", "delivered") is True  # late, and ignored
+    assert await store.update_message_status("wamid.1", "sent") is True
+    assert await status() == "read"
+
+    await store.mark_outbox("o-2", "sent", attempts=1, provider_message_id="wamid.2")
+    assert await store.update_message_status("wamid.2", "failed", error="131026 undeliverable") is True
+    failed = {m.id: m for m in await store.transcript(CONV)}["m-out-2"]
+    assert (failed.status, failed.error) == ("failed", "131026 undeliverable")
+    assert await store.update_message_status("wamid.2", "delivered") is True  # the provider retried and won
+    assert {m.id: m.status for m in await store.transcript(CONV)}["m-out-2"] == "delivered"
 
 
 async def test_failed_delivery_marks_the_message_failed(store: Store) -> None:

@@ -1,4 +1,4 @@
-"""The `palabre` command line: run, shell, check."""
+"""The `palabre` command line: run, shell, check, nlu eval."""
 
 from __future__ import annotations
 
@@ -105,6 +105,17 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return asyncio.run(run_shell(settings, vendors, args.vendor, args.contact))
 
 
+def cmd_nlu_eval(args: argparse.Namespace) -> int:
+    from intents.evaluation import run as run_eval
+
+    try:
+        print(run_eval(args.file, args.catalogue, as_json=args.json))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"nlu eval: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="palabre", description="Conversational-commerce bots.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="validate vendor and dialog YAML files")
     check.add_argument("paths", nargs="+")
     check.set_defaults(func=cmd_check)
+    nlu = sub.add_parser("nlu", help="the intent and entity parser").add_subparsers(dest="nlu_command", required=True)
+    nlu_eval = nlu.add_parser("eval", help="score the parser on a labelled YAML file ({text, intent, locale} items)")
+    nlu_eval.add_argument("file")
+    nlu_eval.add_argument("--json", action="store_true", help="print one JSON object")
+    nlu_eval.add_argument("--catalogue", help="catalogue YAML (list of {code, name}) or a vendor file "
+                          "(default: intents/data/test_catalogue.yaml)")
+    nlu_eval.set_defaults(func=cmd_nlu_eval)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -188,6 +188,12 @@ async def describe_current_order(turn: Turn) -> None:
     )
 
 
+async def describe_product(turn: Turn) -> None:
+    s = _svc(turn)
+    code = turn.entity("product")
+    turn.variables["product"] = await s.store.get_product(s.vendor.id, code) if code else None
+
+
 async def list_catalogue(turn: Turn) -> None:
     s = _svc(turn)
     turn.variables["products"] = await s.store.list_products(s.vendor.id)
@@ -199,6 +205,7 @@ async def request_human(turn: Turn) -> None:
 
 def register(registry: Registry) -> Registry:
     for fn in (reserve_product, order_open, current_order, create_payment, confirm_payment,
-               release_reservation, expire_order, describe_current_order, list_catalogue, request_human):
+               release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
+               request_human):
         registry.add(fn.__name__, fn)
     return registry

@@ -11,9 +11,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.adapters import PROVIDERS, channel_module
+from bot.delivery_policy import DeliverySettings
 from dialogs import Dialog, DialogSpec, Registry, YamlInvalid, YamlProblem, load_segment_dialog
 from dialogs.yamlsource import line_of, load_yaml, validate
 from intents import CatalogueItem, NluParser
+from intents.config import NluOptions
 from locales import SUPPORTED
 from storage import Product
 from templates import MessageCatalog, MessageError, load_segment
@@ -71,6 +73,8 @@ class VendorConfig(BaseModel):
     psp: Literal["sandbox"] = "sandbox"
     # provider -> that adapter's Config (credentials as ${ENV} references); the simulator is always on
     channels: dict[str, Any] = Field(default_factory=dict)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # rate limits, fallback, template
+    nlu: NluOptions = Field(default_factory=NluOptions)  # the vendor's own NLU examples and product synonyms
 
     @field_validator("locale")
     @classmethod
@@ -179,7 +183,11 @@ class VendorLoader:
         missing = sorted(k for k in keys if not catalog.has(k, cfg.locale))
         if missing:
             raise YamlInvalid([YamlProblem(str(path), 1, f"messages missing: {', '.join(missing)}")])
-        nlu = NluParser([CatalogueItem(code=p.code, name=p.name) for p in cfg.catalogue], locale=cfg.locale)
+        try:
+            nlu = NluParser([CatalogueItem(code=p.code, name=p.name) for p in cfg.catalogue], locale=cfg.locale,
+                            examples=cfg.nlu.examples, synonyms=cfg.nlu.synonyms, threshold=cfg.nlu.threshold)
+        except ValueError as exc:
+            raise YamlInvalid([YamlProblem(str(path), 1, f"nlu: {exc}")]) from None
         return Vendor(config=cfg, dialog=dialog, messages=catalog, nlu=nlu, source=str(path))
 
     def load_dir(self, directory: str | Path) -> dict[str, Vendor]:

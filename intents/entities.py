@@ -1,17 +1,21 @@
-"""Rule-based extraction of the product, quantity and payment_method entities."""
+"""Entities: product (code, vendor synonym or fuzzy name), quantity, payment_method, amount, date, time."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from intents.lexicon import PAYMENT_METHODS, Lexicon
 from intents.matching import code_fragments, code_key, phrase_fragments, phrases_regex, trie_regex
+from intents.names import ProductNames
 from intents.normalize import Normalized, normalize
+from intents.when import find_amounts, find_dates, find_times
 
 EXTRACTOR = "rules"
+# Letters then digits, like a product code: "robe99" when the catalogue has no ROBE99.
+_CODE_LIKE = r"[^\W\d_]{2,}[\-]?\d{1,4}"
 
 
 @dataclass(frozen=True)
@@ -22,12 +26,30 @@ class CatalogueItem:
     name: str
 
 
+@dataclass
+class Extraction:
+    """What the extractor found: Rasa-shaped entities, plus code-like words that are not catalogue codes."""
+
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    unknown_codes: list[tuple[int, int]] = field(default_factory=list)
+    # (start, end, entity) in the normalised text for everything found, unknown codes included: what
+    # the parser's "is the whole message explained" test and the classifier's placeholders work from.
+    marks: list[tuple[int, int, str]] = field(default_factory=list)
+
+
 class EntityExtractor:
     """Finds entities in normalised text; every pattern is compiled once, here."""
 
-    def __init__(self, catalogue: Iterable[CatalogueItem], lexicon: Lexicon) -> None:
+    def __init__(
+        self,
+        catalogue: Iterable[CatalogueItem],
+        lexicon: Lexicon,
+        synonyms: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        catalogue = list(catalogue)
         self._codes: dict[str, str] = {}
         sequences: list[list[str]] = []
+        families: set[str] = set()
         for item in catalogue:
             key, fragments = code_fragments(item.code)
             if not key:
@@ -36,6 +58,26 @@ class EntityExtractor:
             if known != item.code:
                 raise ValueError(f"product codes {known!r} and {item.code!r} read the same once normalised")
             sequences.append(fragments)
+            family = re.match(r"[^\W\d_]+", normalize(item.code).text)
+            if family and len(family.group()) >= 2:
+                families.add(family.group())
+
+        unknown = [_CODE_LIKE]
+        if families:
+            unknown.append("(?:" + "|".join(re.escape(f) for f in sorted(families, key=len, reverse=True))
+                           + r") \d{1,4}")
+        self._unknown_code = re.compile(r"(?<!\w)(?:" + "|".join(unknown) + r")(?!\w)")
+
+        known = set(self._codes.values())
+        for code in synonyms or {}:
+            if code not in known:
+                raise ValueError(f"synonyms name {code!r}, which is not in the catalogue")
+        self._names = ProductNames(
+            ((item.code, item.name) for item in catalogue),
+            lexicon.name_stopwords,
+            lexicon.name_generic,
+            synonyms,
+        )
 
         self._product: re.Pattern[str] | None = None
         if sequences:
@@ -49,7 +91,11 @@ class EntityExtractor:
         # Longest first so "une" is not cut to "un"; the trailing `$` pins the number to the code.
         words = sorted(self._numbers, key=len, reverse=True)
         number = "|".join([r"\d{1,3}", *(re.escape(word) for word in words)])
-        self._quantity_before = re.compile(rf"(?<!\w)({number}) ?(?:[x×*] ?)?$")
+        units = "|".join(
+            re.escape(normalize(unit).text) for unit in sorted(lexicon.quantity_units, key=len, reverse=True)
+        )
+        unit = rf"|(?:{units}) ?" if units else ""
+        self._quantity_before = re.compile(rf"(?<!\w)({number}) ?(?:[x×*] ?{unit})?$")
         self._quantity_after = re.compile(r" ?[x×*] ?(\d{1,3})(?!\w)")
 
         methods = [method for method in PAYMENT_METHODS if lexicon.payment_phrases.get(method)]
@@ -65,31 +111,70 @@ class EntityExtractor:
                 alternation = r"(?<!\w)(?:" + alternation + ")"
             self._payment = re.compile(alternation)
 
-    def extract(self, message: Normalized) -> list[dict[str, Any]]:
-        """All entities in the message, ordered by where they start in the original text."""
-        entities: list[dict[str, Any]] = []
+    def extract(self, message: Normalized, taken: Sequence[tuple[int, int]] = ()) -> Extraction:
+        """All entities in the message, ordered by where they start in the original text.
+
+        `taken` spans (the words rules already explained) are not read as product names.
+        """
+        text = message.text
+        found = Extraction()
+        entities = found.entities
+        products: list[tuple[int, int, str, float, str, tuple[tuple[int, int], ...]]] = []
         if self._product is not None:
-            self._products_and_quantities(self._product, message, entities)
-        if self._payment is not None:
-            for match in self._payment.finditer(message.text):
+            for match in self._product.finditer(text):
                 start, end = match.span()
-                entities.append(_entity(message, "payment_method", match.lastgroup, start, end))
+                code = self._codes[code_key(match.group())]
+                products.append((start, end, code, 1.0, EXTRACTOR, ((start, end),)))
+        spans = [(start, end) for start, end, *_ in products]
+        for match in self._unknown_code.finditer(text):
+            if not _overlaps(*match.span(), spans):
+                found.unknown_codes.append(match.span())
+        spans.extend(found.unknown_codes)
+        marks = found.marks
+        marks.extend((start, end, "unknown_code") for start, end in found.unknown_codes)
+
+        for name, finder in (("amount", find_amounts), ("date", find_dates), ("time", find_times)):
+            for start, end, value in finder(text):
+                if not _overlaps(start, end, spans):
+                    entities.append(_entity(message, name, value, start, end))
+                    spans.append((start, end))
+                    marks.append((start, end, name if ":" in str(value) or name != "time" else "period"))
+        if self._payment is not None:
+            for match in self._payment.finditer(text):
+                start, end = match.span()
+                if not _overlaps(start, end, spans):
+                    entities.append(_entity(message, "payment_method", match.lastgroup, start, end))
+                    spans.append((start, end))
+                    marks.append((start, end, "payment_method"))
+
+        codes = {code for _, _, code, *_ in products}
+        for named in self._names.find(text, [*spans, *taken], codes):
+            products.append((named.start, named.end, named.code, named.confidence, named.extractor, named.parts))
+        products.sort()
+        self._products_and_quantities(products, message, entities, marks)
         entities.sort(key=lambda entity: entity["start"])
-        return entities
+        marks.sort()
+        return found
 
     def _products_and_quantities(
-        self, product: re.Pattern[str], message: Normalized, entities: list[dict[str, Any]]
+        self,
+        products: list[tuple[int, int, str, float, str, tuple[tuple[int, int], ...]]],
+        message: Normalized,
+        entities: list[dict[str, Any]],
+        marks: list[tuple[int, int, str]],
     ) -> None:
         text = message.text
         # Text before `cursor` already belongs to an earlier product or its quantity, so the digits of
         # "robe 1" never become the quantity of the product after it.
         cursor = 0
-        for match in product.finditer(text):
-            start, end = match.span()
+        for start, end, code, confidence, extractor, parts in products:
             if start < cursor:
                 continue
-            code = self._codes[code_key(match.group())]
-            entities.append(_entity(message, "product", code, start, end))
+            entities.append(_entity(message, "product", code, start, end, confidence, extractor))
+            # Only the words of the name count as explained: in "les sandales sont en cuir ?" the
+            # product is "sandales ... cuir" but "sont" is still the buyer's own word.
+            marks.append((*parts[0], "product"))
+            marks.extend((*part, "product_part") for part in parts[1:])
 
             quantity = None
             before = self._quantity_before.search(text, cursor, start)
@@ -106,16 +191,29 @@ class EntityExtractor:
                 # "x0" is a typo, not an order for nothing.
                 if value:
                     entities.append(_entity(message, "quantity", value, q_start, q_end))
+                    marks.append((q_start, q_end, "quantity"))
 
 
-def _entity(message: Normalized, name: str, value: Any, start: int, end: int) -> dict[str, Any]:
+def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:
+    return any(start < other_end and other_start < end for other_start, other_end in spans)
+
+
+def _entity(
+    message: Normalized,
+    name: str,
+    value: Any,
+    start: int,
+    end: int,
+    confidence: float = 1.0,
+    extractor: str = EXTRACTOR,
+) -> dict[str, Any]:
     original_start, original_end = message.span(start, end)
     return {
         "entity": name,
         "value": value,
         "start": original_start,
         "end": original_end,
-        "confidence": 1.0,
-        "extractor": EXTRACTOR,
+        "confidence": confidence,
+        "extractor": extractor,
     }
 

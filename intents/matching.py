@@ -103,16 +103,23 @@ def trie_regex(sequences: Iterable[Sequence[str]]) -> str:
     return _node_regex(root)
 
 
-def _depth(node: dict[str, dict]) -> int:
-    return max((1 + _depth(child) for token, child in node.items() if token != _END), default=0)
+def _depth(node: dict[str, dict], depths: dict[int, int]) -> int:
+    known = depths.get(id(node))
+    if known is None:
+        known = max((1 + _depth(child, depths) for token, child in node.items() if token != _END), default=0)
+        depths[id(node)] = known
+    return known
 
 
-def _node_regex(node: dict[str, dict]) -> str:
+def _node_regex(node: dict[str, dict], depths: dict[int, int] | None = None) -> str:
+    # Depths are memoised per trie (keyed by node identity while the trie is alive): without it, sorting
+    # every node's children re-walks their subtrees, quadratic in the catalogue size.
+    depths = {} if depths is None else depths
     children = sorted(
         ((fragment, child) for fragment, child in node.items() if fragment != _END),
-        key=lambda item: (-_depth(item[1]), item[0]),
+        key=lambda item: (-_depth(item[1], depths), item[0]),
     )
-    branches = [fragment + _node_regex(child) for fragment, child in children]
+    branches = [fragment + _node_regex(child, depths) for fragment, child in children]
     if not branches:
         return ""
     if _END in node:

@@ -167,3 +167,15 @@ async def test_transcript_shows_tapped_buttons_by_their_title(start_server) -> N
     await server.say(BUYER, payload="pay")
     inbound = [m for m in await server.transcript(BUYER) if m["direction"] == "in"]
     assert [(m["text"], m.get("payload")) for m in inbound] == [("ROBE1", None), ("PAYER", "pay")]
+
+
+async def test_price_question_complaint_and_payment_without_a_method(start_server) -> None:
+    server: Server = await start_server()
+    info = plain((await server.say(BUYER, "c combien la ROBE1 ?"))["replies"][0]["text"])
+    assert "Robe Wax Ankara (ROBE1) — 15 000 F CFA, 3 en stock" in info
+    assert await stock(server) == 3  # asking the price reserves nothing
+    assert "désolé" in (await server.say(BUYER, "j'ai un problème avec ma commande, c'est pas normal"))[
+        "replies"][0]["text"].lower()
+    await server.say(BUYER, "ROBE1")
+    methods = (await server.say(BUYER, "je veux payer"))["replies"][0]
+    assert [b["id"] for b in methods["buttons"]] == ["wave", "om", "card"]

@@ -66,7 +66,8 @@ async def test_the_sale_reads_the_same_on_every_channel(
 
     server = await start_server(meta.meta_vendor(tmp_path, graph.base, monkeypatch))
     conv = f"demo:whatsapp:+{meta.BUYER}"
-    inbound = (meta.text_message(1, "ROBE1"), meta.button_tap(2, "pay", "wamid.x"), meta.button_tap(3, "wave", "wamid.y"))
+    inbound = (meta.text_message(1, "ROBE1"), meta.button_tap(2, "pay", "wamid.x"),
+               meta.button_tap(3, "wave", "wamid.y"))
     for n, raw in enumerate(inbound, 1):
         await step(server, conv, n, lambda r=raw: meta.post(server, r))
     transcripts["whatsapp-meta"] = await settled_transcript(server, conv, 3)

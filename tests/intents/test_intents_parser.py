@@ -1,4 +1,8 @@
-"""Intent classification as a customer would notice it: informal messages, payloads, priorities."""
+"""Intent classification as a customer would notice it: informal messages, payloads, priorities.
+
+Most of these messages are decided by the rule layer; `rules_only` is the parser without its classifier
+(what v1 was), for the tests about what rules alone do.
+"""
 
 import pytest
 
@@ -13,6 +17,11 @@ CATALOGUE = [
 @pytest.fixture(scope="module")
 def parser() -> NluParser:
     return NluParser(CATALOGUE)
+
+
+@pytest.fixture(scope="module")
+def rules_only() -> NluParser:
+    return NluParser(CATALOGUE, classifier=False)
 
 
 def intent_of(parser: NluParser, text: str) -> str:
@@ -102,12 +111,20 @@ def test_a_rule_hit_is_confident(parser: NluParser) -> None:
     assert 0.9 <= result["intent"]["confidence"] <= 1.0
 
 
-def test_unrecognised_message_is_out_of_scope_with_low_confidence(parser: NluParser) -> None:
-    result = parser.parse("le truc bleu là vous en avez encore ?")
+def test_without_classifier_an_unrecognised_message_is_out_of_scope_with_low_confidence(
+    rules_only: NluParser,
+) -> None:
+    result = rules_only.parse("le truc bleu là vous en avez encore ?")
 
     assert result["intent"] == {"name": "out_of_scope", "confidence": 0.3}
     assert result["intent_ranking"] == [{"name": "out_of_scope", "confidence": 0.3}]
     assert result["entities"] == []
+
+
+def test_unrelated_chatter_is_out_of_scope(parser: NluParser) -> None:
+    result = parser.parse("qui a gagné le combat de lutte dimanche dernier")
+
+    assert result["intent"]["name"] == "out_of_scope"
 
 
 @pytest.mark.parametrize("text", [None, "", "   \n "])
@@ -177,8 +194,8 @@ def test_unknown_product_code_is_not_a_purchase(parser: NluParser) -> None:
         "coucoucou",
     ],
 )
-def test_words_only_match_on_word_boundaries(parser: NluParser, text: str) -> None:
-    result = parser.parse(text)
+def test_words_only_match_on_word_boundaries(rules_only: NluParser, text: str) -> None:
+    result = rules_only.parse(text)
 
     assert result["intent"]["name"] == "out_of_scope", result
     assert result["entities"] == []

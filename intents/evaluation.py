@@ -1,0 +1,270 @@
+"""`palabre nlu eval`: intent and entity scores of a parser on a labelled YAML file, and parse latency.
+
+An eval file is a YAML list of items:
+
+    - {text: "jveu 2 sac2 svp", intent: buy, locale: fr,
+       entities: [{entity: quantity, value: 2}, {entity: product, value: SAC2}]}
+
+`entities` is optional; when present, the item's entities are scored as a multiset of (entity, value)
+pairs. `greeting` is read as `greet` (INTENT_ALIASES). The catalogue the texts refer to is a YAML list of
+{code, name}, or a vendor file (its `catalogue`, and its `nlu` examples and synonyms when present); by
+default the reference test catalogue, intents/data/test_catalogue.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from intents.entities import CatalogueItem
+from intents.lexicon import INTENT_ALIASES
+
+DEFAULT_CATALOGUE = Path(__file__).resolve().parent / "data" / "test_catalogue.yaml"
+_TOP_CONFUSIONS = 12
+_LATENCY_PASSES = 3
+
+
+class Parser(Protocol):
+    def parse(self, text: str | None, payload: str | None = None) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    text: str
+    intent: str
+    locale: str = "fr"
+    # None: not scored for entities; a tuple (maybe empty): exactly these are expected.
+    entities: tuple[tuple[str, Any], ...] | None = None
+
+
+@dataclass
+class CatalogueSpec:
+    items: list[CatalogueItem]
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    synonyms: dict[str, list[str]] = field(default_factory=dict)
+    threshold: float | None = None
+
+
+def canonical_intent(name: str) -> str:
+    return INTENT_ALIASES.get(name, name)
+
+
+def load_items(path: str | Path) -> list[EvalItem]:
+    """Read an eval file; raises ValueError naming the item at fault."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "items" in data:
+        data = data["items"]
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a YAML list of {{text, intent, locale}} items")
+    items = []
+    for number, raw in enumerate(data, 1):
+        if not isinstance(raw, dict) or not isinstance(raw.get("text"), str) or not raw.get("intent"):
+            raise ValueError(f"{path}: item {number} needs a text and an intent: {raw!r}")
+        entities = raw.get("entities")
+        pairs = None
+        if entities is not None:
+            if not isinstance(entities, list) or not all(
+                isinstance(e, dict) and "entity" in e and "value" in e for e in entities
+            ):
+                raise ValueError(f"{path}: item {number}: entities must be a list of {{entity, value}}")
+            pairs = tuple((str(e["entity"]), _value(e["value"])) for e in entities)
+        items.append(EvalItem(raw["text"], canonical_intent(str(raw["intent"])), str(raw.get("locale") or "fr"),
+                              pairs))
+    return items
+
+
+def load_catalogue(path: str | Path | None = None) -> CatalogueSpec:
+    """A list of {code, name}, or a vendor YAML file (catalogue plus its nlu section)."""
+    data = yaml.safe_load(Path(path or DEFAULT_CATALOGUE).read_text(encoding="utf-8"))
+    nlu: dict[str, Any] = {}
+    if isinstance(data, dict):
+        nlu = data.get("nlu") or {}
+        data = data.get("catalogue")
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of {{code, name}} or a vendor file with a catalogue")
+    items = [CatalogueItem(str(entry["code"]).upper(), str(entry["name"])) for entry in data]
+    return CatalogueSpec(items, dict(nlu.get("examples") or {}), dict(nlu.get("synonyms") or {}),
+                         nlu.get("threshold"))
+
+
+def evaluate(parser_for: Callable[[str], Parser], items: Sequence[EvalItem]) -> dict[str, Any]:
+    """Score the parser on the items; `parser_for(locale)` gives the parser for an item's locale."""
+    gold: list[str] = []
+    predicted: list[str] = []
+    errors: list[dict[str, Any]] = []
+    entity_counts: dict[str, Counter[str]] = {}
+    results = []
+    for item in items:
+        result = parser_for(item.locale).parse(item.text)
+        results.append(result)
+        name = canonical_intent(result["intent"]["name"])
+        gold.append(item.intent)
+        predicted.append(name)
+        entity_errors: dict[str, list] = {}
+        if item.entities is not None:
+            expected = Counter((entity, _value(value)) for entity, value in item.entities)
+            found = Counter((e["entity"], _value(e["value"])) for e in result["entities"])
+            for (entity, _), count in (expected & found).items():
+                entity_counts.setdefault(entity, Counter())["tp"] += count
+            for (entity, _), count in (found - expected).items():
+                entity_counts.setdefault(entity, Counter())["fp"] += count
+            for (entity, _), count in (expected - found).items():
+                entity_counts.setdefault(entity, Counter())["fn"] += count
+            missing, extra = expected - found, found - expected
+            if missing or extra:
+                entity_errors = {"missing": sorted(missing.elements(), key=str),
+                                 "unexpected": sorted(extra.elements(), key=str)}
+        if name != item.intent or entity_errors:
+            errors.append({"text": item.text, "intent": item.intent, "predicted": name,
+                           "confidence": result["intent"]["confidence"], **entity_errors})
+
+    latencies = _latencies(parser_for, items)
+    labels = sorted(set(gold) | set(predicted))
+    per_intent = {}
+    for label in labels:
+        tp = sum(1 for g, p in zip(gold, predicted, strict=True) if g == p == label)
+        fp = sum(1 for g, p in zip(gold, predicted, strict=True) if p == label and g != label)
+        fn = sum(1 for g, p in zip(gold, predicted, strict=True) if g == label and p != label)
+        per_intent[label] = {**_prf(tp, fp, fn), "support": tp + fn}
+    confusion: Counter[tuple[str, str]] = Counter(
+        (g, p) for g, p in zip(gold, predicted, strict=True) if g != p
+    )
+    per_entity = {
+        entity: {**_prf(c["tp"], c["fp"], c["fn"]), "support": c["tp"] + c["fn"]}
+        for entity, c in sorted(entity_counts.items())
+    }
+    total = Counter()
+    for c in entity_counts.values():
+        total.update(c)
+    return {
+        "items": len(items),
+        "accuracy": _round(sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(len(items), 1)),
+        "macro_f1": _round(statistics.fmean(v["f1"] for v in per_intent.values()) if per_intent else 0.0),
+        "per_intent": per_intent,
+        "entity_f1": {entity: scores["f1"] for entity, scores in per_entity.items()},
+        "entity_micro_f1": _prf(total["tp"], total["fp"], total["fn"])["f1"],
+        "per_entity": per_entity,
+        "confusions": [
+            {"intent": g, "predicted": p, "count": n,
+             "examples": [e["text"] for e in errors if e["intent"] == g and e["predicted"] == p][:3]}
+            for (g, p), n in confusion.most_common(_TOP_CONFUSIONS)
+        ],
+        "latency_ms_p50": _round(_percentile(latencies, 50), 4),
+        "latency_ms_p99": _round(_percentile(latencies, 99), 4),
+        "latency_ms_max": _round(max(latencies, default=0.0), 4),
+        "errors": errors,
+    }
+
+
+def format_report(report: Mapping[str, Any], *, errors: int = 20) -> str:
+    lines = [f"{'intent':<14} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}"]
+    for intent, scores in report["per_intent"].items():
+        lines.append(f"{intent:<14} {scores['precision']:>9.3f} {scores['recall']:>7.3f} {scores['f1']:>6.3f} "
+                     f"{scores['support']:>8}")
+    lines.append("")
+    lines.append(f"items {report['items']}   accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}")
+    if report["per_entity"]:
+        lines.append("")
+        lines.append(f"{'entity':<14} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
+        for entity, scores in report["per_entity"].items():
+            lines.append(f"{entity:<14} {scores['precision']:>9.3f} {scores['recall']:>7.3f} "
+                         f"{scores['f1']:>6.3f} {scores['support']:>8}")
+    lines.append("")
+    if report["confusions"]:
+        lines.append("most frequent confusions (intent -> predicted):")
+        for c in report["confusions"]:
+            examples = "; ".join(f"«{text}»" for text in c["examples"])
+            lines.append(f"  {c['intent']} -> {c['predicted']}: {c['count']}   {examples}")
+    else:
+        lines.append("no intent confusions")
+    shown = report["errors"][:errors]
+    if shown:
+        lines.append("")
+        lines.append(f"errors (first {len(shown)} of {len(report['errors'])}):")
+        for e in shown:
+            detail = ""
+            if e.get("missing") or e.get("unexpected"):
+                detail = f"  entities missing {e.get('missing', [])} unexpected {e.get('unexpected', [])}"
+            lines.append(f"  «{e['text']}» {e['intent']} -> {e['predicted']} ({e['confidence']}){detail}")
+    lines.append("")
+    lines.append(f"latency per parse: p50 {report['latency_ms_p50']:.3f} ms   p99 {report['latency_ms_p99']:.3f} ms"
+                 f"   max {report['latency_ms_max']:.3f} ms")
+    return "\n".join(lines)
+
+
+def run(file: str | Path, catalogue: str | Path | None = None, *, as_json: bool = False) -> str:
+    """What `palabre nlu eval` prints."""
+    from intents.parser import NluParser
+
+    items = load_items(file)
+    spec = load_catalogue(catalogue)
+    parsers: dict[str, NluParser] = {}
+
+    def parser_for(locale: str) -> NluParser:
+        if locale not in parsers:
+            parsers[locale] = NluParser(spec.items, locale=locale, examples=spec.examples or None,
+                                        synonyms=spec.synonyms or None, threshold=spec.threshold)
+        return parsers[locale]
+
+    report = evaluate(parser_for, items)
+    report["catalogue"] = str(catalogue or DEFAULT_CATALOGUE)
+    if as_json:
+        return json.dumps(report, ensure_ascii=False, default=str)
+    return f"catalogue: {report['catalogue']}\n" + format_report(report)
+
+
+def _latencies(parser_for: Callable[[str], Parser], items: Iterable[EvalItem]) -> list[float]:
+    items = list(items)
+    for item in items:  # warm-up: parsers built, caches filled
+        parser_for(item.locale).parse(item.text)
+    timings = []
+    for _ in range(_LATENCY_PASSES):
+        for item in items:
+            parser = parser_for(item.locale)
+            start = time.perf_counter_ns()
+            parser.parse(item.text)
+            timings.append((time.perf_counter_ns() - start) / 1e6)
+    return timings
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    if tp + fp + fn == 0:
+        precision = recall = f1 = 1.0
+    return {"precision": _round(precision), "recall": _round(recall), "f1": _round(f1)}
+
+
+def _percentile(values: Sequence[float], percent: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * percent / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _round(value: float, digits: int = 4) -> float:
+    return round(value, digits)
+
+
+def _value(value: Any) -> Any:
+    """Compare 2 and "2", "ROBE1" and "robe1" alike."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return int(value) if float(value).is_integer() else float(value)
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return text.casefold()

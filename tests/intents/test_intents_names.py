@@ -1,0 +1,108 @@
+"""Products named instead of coded: fuzzy names, ambiguity, typos, quantities, vendor synonyms."""
+
+import pytest
+
+from intents import CatalogueItem, NluParser
+
+CATALOGUE = [
+    CatalogueItem("ROBE1", "Robe Wax Ankara"),
+    CatalogueItem("ROBE2", "Robe rouge longue"),
+    CatalogueItem("SAC2", "Sac en cuir"),
+    CatalogueItem("CHAUSSURE1", "Sandales tressées"),
+    CatalogueItem("BOUBOU3", "Grand boubou brodé"),
+    CatalogueItem("FOULARD1", "Foulard en soie"),
+    CatalogueItem("MONTRE2", "Montre dorée"),
+    CatalogueItem("TSHIRT3", "T-shirt Teranga"),
+]
+
+
+@pytest.fixture(scope="module")
+def parser() -> NluParser:
+    return NluParser(CATALOGUE, classifier=False)
+
+
+def named(parser: NluParser, text: str) -> list[str]:
+    return [e["value"] for e in parser.parse(text)["entities"] if e["entity"] == "product"]
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("la robe rouge", ["ROBE2"]),
+        ("robe wax", ["ROBE1"]),
+        ("Robe Wax Ankara", ["ROBE1"]),
+        ("c combien le boubou", ["BOUBOU3"]),
+        ("les sandales", ["CHAUSSURE1"]),
+        ("les chaussures", ["CHAUSSURE1"]),  # the letters of the code name the product too
+        ("le tshirt", ["TSHIRT3"]),
+        ("la montre dorée", ["MONTRE2"]),
+        ("la robe wax et le sac en cuir", ["ROBE1", "SAC2"]),
+        ("ROBE1 la robe wax", ["ROBE1"]),  # one product named twice is one entity
+    ],
+)
+def test_names_resolve_to_codes(parser: NluParser, text: str, codes: list[str]) -> None:
+    assert named(parser, text) == codes
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("sandal tresee", "CHAUSSURE1"), ("le foullard en soi", "FOULARD1"), ("la monttre", "MONTRE2")],
+)
+def test_typos_still_match(parser: NluParser, text: str, code: str) -> None:
+    assert named(parser, text) == [code]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "la robe",  # two robes: ambiguous
+        "un grand merci",  # "grand" alone names nothing
+        "en rouge ?",  # a colour alone names nothing
+        "montre moi le catalogue",  # a verb before a pronoun is not the watch
+        "montrez le catalogue",  # a verb ending is not a typo
+        "bonjour",
+    ],
+)
+def test_no_product_when_the_name_is_not_clear(parser: NluParser, text: str) -> None:
+    assert named(parser, text) == []
+
+
+def test_with_one_robe_the_robe_is_that_one() -> None:
+    parser = NluParser([CatalogueItem("ROBE1", "Robe Wax Ankara"), CatalogueItem("SAC2", "Sac en cuir")],
+                       classifier=False)
+
+    (product,) = [e for e in parser.parse("la robe")["entities"] if e["entity"] == "product"]
+    assert product["value"] == "ROBE1"
+    assert 0.5 < product["confidence"] < 1.0
+
+
+def test_a_weak_word_gives_way_to_a_clearly_named_product(parser: NluParser) -> None:
+    # "cuir" alone would be the leather bag, but here it describes the sandals
+    assert named(parser, "les sandales tressées c'est du cuir ?") == ["CHAUSSURE1"]
+
+
+def test_name_offsets_cover_the_name(parser: NluParser) -> None:
+    text = "Bjr, la Robe Rouge svp"
+    (product,) = [e for e in parser.parse(text)["entities"] if e["entity"] == "product"]
+
+    assert text[product["start"] : product["end"]] == "Robe Rouge"
+
+
+@pytest.mark.parametrize(
+    ("text", "quantity"),
+    [("2 foulards en soie", 2), ("3 paires de sandales", 3), ("une robe wax", 1), ("robe wax x4", 4),
+     ("I'll take 2 of ROBE1", 2), ("ñaar boubou", 2)],
+)
+def test_quantities_next_to_names(parser: NluParser, text: str, quantity: int) -> None:
+    result = parser.parse(text)
+    assert [e["value"] for e in result["entities"] if e["entity"] == "quantity"] == [quantity]
+
+
+def test_two_hundred_products_names_still_resolve() -> None:
+    from intents.bench import catalogue_of
+
+    parser = NluParser(catalogue_of(200), classifier=False)
+
+    assert named(parser, "le foulard en soie") == ["FOULARD1"]
+    assert named(parser, "le pagne tissé manjak") == ["PAGNE5"]
+    assert named(parser, "le pagne") == []  # many pagnes

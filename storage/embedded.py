@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -65,12 +66,16 @@ class EmbeddedStore(Store):
     A lock file refuses a second process on the same directory.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, data_dir: str | os.PathLike[str], *, synchronous: str = "NORMAL", checkpoint_interval: float = 1.0
+    ) -> None:
         self._dir = Path(data_dir)
+        self._checkpoint_interval = checkpoint_interval
         self._synchronous = synchronous
         self._db: sqlite3.Connection | None = None
         self._lockfile: int | None = None
         self._pending: asyncio.Future[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -84,13 +89,33 @@ class EmbeddedStore(Store):
         db = sqlite3.connect(self._dir / "palabre.sqlite3", isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous}")
+        # Checkpoints copy the WAL into the database file and fsync it: done on the event loop they
+        # stall every turn for the fsync, so a background thread with its own connection does them.
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute("PRAGMA busy_timeout=2000")
         db.executescript(SCHEMA)
         self._db = db
+        self._checkpointer = asyncio.create_task(self._checkpoint_every(self._checkpoint_interval))
+
+    async def _checkpoint_every(self, interval: float) -> None:
+        conn = sqlite3.connect(self._dir / "palabre.sqlite3", isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+            self._checkpointer = None
         if self._db is not None:
             if self._db.in_transaction:
                 self._db.commit()
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
         if self._lockfile is not None:

@@ -2,6 +2,7 @@
 
 from storage.base import Store
 from storage.records import (
+    ChannelAccount,
     Conversation,
     Message,
     Order,
@@ -13,6 +14,7 @@ from storage.records import (
 )
 
 __all__ = [
+    "ChannelAccount",
     "Conversation",
     "Message",
     "Order",

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from channels import Event
 from storage.records import (
+    ChannelAccount,
     Conversation,
     Message,
     Order,
@@ -49,6 +50,11 @@ class Store(ABC):
     # conversations and turns
     @abstractmethod
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    @abstractmethod
+    async def conversations_with(self, vendor_id: str, address: str) -> list[Conversation]:
+        """The buyer's conversations with a vendor on every channel (one address, e.g. +221… on WhatsApp
+        and SMS), most recently active first."""
 
     @abstractmethod
     async def commit_turn(self, turn: TurnWrite) -> None:
@@ -117,6 +123,14 @@ class Store(ABC):
     @abstractmethod
     async def consume_hold(self, vendor_id: str, code: str, hold_id: str) -> bool:
         """The held units are sold: drop the hold without returning stock."""
+
+    # provider accounts registered at run time
+    @abstractmethod
+    async def save_channel_account(self, account: ChannelAccount) -> None:
+        """Create or replace the account of (provider, vendor)."""
+
+    @abstractmethod
+    async def channel_accounts(self, provider: str | None = None) -> list[ChannelAccount]: ...
 
     # orders and payments
     @abstractmethod

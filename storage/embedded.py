@@ -14,7 +14,9 @@ from pathlib import Path
 from channels import Event
 from storage.base import Store
 from storage.records import (
+    CHANNELS,
     STATUS_REPLACES,
+    ChannelAccount,
     Conversation,
     Message,
     Order,
@@ -48,6 +50,8 @@ CREATE TABLE IF NOT EXISTS holds (
     id TEXT NOT NULL, vendor TEXT NOT NULL, code TEXT NOT NULL, qty INTEGER NOT NULL,
     PRIMARY KEY (vendor, code, id));
 CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, status TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS channel_accounts (
+    provider TEXT NOT NULL, vendor TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (provider, vendor));
 CREATE TABLE IF NOT EXISTS payments (id TEXT PRIMARY KEY, status TEXT NOT NULL, body TEXT NOT NULL);
 """
 
@@ -178,6 +182,12 @@ class EmbeddedStore(Store):
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         row = self._x("SELECT body FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         return Conversation.model_validate_json(row[0]) if row else None
+
+    async def conversations_with(self, vendor_id: str, address: str) -> list[Conversation]:
+        ids = [f"{vendor_id}:{channel}:{address}" for channel in CHANNELS]
+        rows = self._x(f"SELECT body FROM conversations WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall()
+        found = [Conversation.model_validate_json(r[0]) for r in rows]
+        return sorted(found, key=lambda c: c.last_inbound_at or 0.0, reverse=True)
 
     async def commit_turn(self, turn: TurnWrite) -> None:
         if turn.conversation is not None:
@@ -346,6 +356,19 @@ class EmbeddedStore(Store):
         cur = self._w("DELETE FROM holds WHERE id = ? AND vendor = ? AND code = ?", (hold_id, vendor_id, code))
         await self._durable()
         return cur.rowcount == 1
+
+    # provider accounts
+    async def save_channel_account(self, account: ChannelAccount) -> None:
+        self._w("INSERT OR REPLACE INTO channel_accounts (provider, vendor, body) VALUES (?, ?, ?)",
+                (account.provider, account.vendor_id, account.model_dump_json()))
+        await self._durable()
+
+    async def channel_accounts(self, provider: str | None = None) -> list[ChannelAccount]:
+        if provider is None:
+            rows = self._x("SELECT body FROM channel_accounts ORDER BY provider, vendor").fetchall()
+        else:
+            rows = self._x("SELECT body FROM channel_accounts WHERE provider = ? ORDER BY vendor", (provider,)).fetchall()
+        return [ChannelAccount.model_validate_json(r[0]) for r in rows]
 
     # orders and payments
     async def save_order(self, order: Order) -> None:

@@ -14,7 +14,9 @@ from pymongo.uri_parser import parse_uri
 from channels import Event
 from storage.base import Store
 from storage.records import (
+    CHANNELS,
     STATUS_REPLACES,
+    ChannelAccount,
     Conversation,
     Message,
     Order,
@@ -89,6 +91,7 @@ class MongoStore(Store):
         self._orders = self._db.get_collection("orders")
         self._payments = self._db.get_collection("payments")
         self._counters = self._db.get_collection("counters")
+        self._accounts = self._db.get_collection("channel_accounts")
 
     async def start(self) -> None:
         # De-dup of events, messages and outbox entries rests on the built-in unique `_id` index.
@@ -140,6 +143,11 @@ class MongoStore(Store):
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         doc = await self._conversations.find_one({"_id": conversation_id})
         return _load(Conversation, doc) if doc else None
+
+    async def conversations_with(self, vendor_id: str, address: str) -> list[Conversation]:
+        ids = [f"{vendor_id}:{channel}:{address}" for channel in CHANNELS]
+        found = [_load(Conversation, d) async for d in self._conversations.find({"_id": {"$in": ids}})]
+        return sorted(found, key=lambda c: c.last_inbound_at or 0.0, reverse=True)
 
     async def commit_turn(self, turn: TurnWrite) -> None:
         if turn.conversation is not None:
@@ -263,6 +271,16 @@ class MongoStore(Store):
             {"$pull": {"holds": {"id": hold_id}}},
         )
         return result.modified_count == 1
+
+    # provider accounts
+    async def save_channel_account(self, account: ChannelAccount) -> None:
+        doc = account.model_dump(mode="json")
+        await self._accounts.replace_one({"_id": account.id}, {**doc, "_id": account.id}, upsert=True)
+
+    async def channel_accounts(self, provider: str | None = None) -> list[ChannelAccount]:
+        query = {} if provider is None else {"provider": provider}
+        cursor = self._accounts.find(query).sort([("provider", ASCENDING), ("vendor_id", ASCENDING)])
+        return [_load(ChannelAccount, d) async for d in cursor]
 
     # orders and payments
     async def save_order(self, order: Order) -> None:

@@ -141,6 +141,27 @@ class Payment(BaseModel):
     created_at: float = Field(default_factory=now)
 
 
+CHANNELS = ("whatsapp", "telegram", "sms", "email", "web")
+
+
+class ChannelAccount(BaseModel):
+    """A vendor's account at a provider registered at run time (e.g. imported WhatsApp numbers).
+
+    `settings` is that adapter's configuration, secrets included: it lives only in the store,
+    never in YAML, logs or git.
+    """
+
+    provider: str
+    vendor_id: str
+    settings: dict[str, Any]
+    label: str | None = None
+    updated_at: float = Field(default_factory=now)
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}:{self.vendor_id}"
+
+
 class TurnWrite(BaseModel):
     """Everything one turn changes, written together: the event is marked processed last."""
 

@@ -552,3 +552,35 @@ async def test_embedded_refuses_a_second_owner_of_the_directory(tmp_path: Path) 
     again = EmbeddedStore(tmp_path)
     await again.start()
     await again.close()
+
+
+# the same buyer on several channels
+
+
+async def test_a_buyers_conversations_on_every_channel_are_found_by_address(store: Store) -> None:
+    for channel, last in (("whatsapp", 100.0), ("sms", 300.0), ("telegram", 200.0)):
+        address = BUYER.address if channel != "telegram" else "5123456789"
+        conv = Conversation(id=f"{VENDOR}:{channel}:{address}", vendor_id=VENDOR, channel=channel, provider="x",
+                            contact=Contact(address=address), last_inbound_at=last)
+        await store.commit_turn(TurnWrite(event_id=f"e-{channel}", conversation=conv))
+    other = Conversation(id=f"other:sms:{BUYER.address}", vendor_id="other", channel="sms", provider="x",
+                         contact=BUYER)
+    await store.commit_turn(TurnWrite(event_id="e-other", conversation=other))
+    found = await store.conversations_with(VENDOR, BUYER.address)
+    assert [c.channel for c in found] == ["sms", "whatsapp"]  # most recent first; other vendors not mixed in
+    assert await store.conversations_with(VENDOR, "+221779999999") == []
+
+
+async def test_channel_accounts_are_saved_replaced_and_listed(store: Store) -> None:
+    from storage import ChannelAccount
+
+    await store.save_channel_account(ChannelAccount(provider="wasender", vendor_id="awa",
+                                                    settings={"phone_number": "+221770000001", "api_key": "k1"}))
+    await store.save_channel_account(ChannelAccount(provider="wasender", vendor_id="binta",
+                                                    settings={"phone_number": "+221770000002", "api_key": "k2"}))
+    await store.save_channel_account(ChannelAccount(provider="wasender", vendor_id="awa",
+                                                    settings={"phone_number": "+221770000001", "api_key": "k3"}))
+    accounts = await store.channel_accounts("wasender")
+    assert [(a.vendor_id, a.settings["api_key"]) for a in accounts] == [("awa", "k3"), ("binta", "k2")]
+    assert await store.channel_accounts("meta") == []
+    assert len(await store.channel_accounts()) == 2

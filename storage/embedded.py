@@ -367,7 +367,9 @@ class EmbeddedStore(Store):
         if provider is None:
             rows = self._x("SELECT body FROM channel_accounts ORDER BY provider, vendor").fetchall()
         else:
-            rows = self._x("SELECT body FROM channel_accounts WHERE provider = ? ORDER BY vendor", (provider,)).fetchall()
+            rows = self._x(
+                "SELECT body FROM channel_accounts WHERE provider = ? ORDER BY vendor", (provider,)
+            ).fetchall()
         return [ChannelAccount.model_validate_json(r[0]) for r in rows]
 
     # orders and payments

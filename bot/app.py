@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import checkout, simulator, webhooks
+from bot import admin, checkout, simulator, webhooks
 from bot.errors import ApiError, json_errors
 from bot.runtime import RUNTIME, Runtime
 
@@ -49,5 +49,6 @@ def create_app(runtime: Runtime) -> web.Application:
         web.get("/pay/sandbox/{payment_id}", checkout.checkout_page),
         web.post("/pay/sandbox/{payment_id}", checkout.checkout_submit),
         web.post("/webhooks/payments/{psp}/{vendor}", checkout.payment_webhook),
+        *admin.routes(),
     ])
     return app

@@ -19,6 +19,7 @@ from bot.delivery_policy import (
     backoff,
     can_fall_back,
     counts_as_outage,
+    is_phone,
     outside_window,
     template_reply,
     window_closed,
@@ -26,7 +27,7 @@ from bot.delivery_policy import (
 from bot.metrics import Metrics
 from channels.base import Sender, SendError
 from channels.replies import Reply
-from storage import OutboxEntry, Store
+from storage import Conversation, Message, OutboxEntry, Store, TurnWrite
 from storage.coordination import Coordinator, InProcessCoordinator
 
 log = logging.getLogger("palabre.delivery")
@@ -44,6 +45,8 @@ MULTI_CHANNEL_PROVIDERS = frozenset({"twilio"})
 CLOSED_WINDOWS_MAX = 10_000
 # Per-bucket times already promised to deferred entries; past ones are dropped beyond this size.
 HORIZONS_MAX = 10_000
+# Marks the id of a reply re-sent on another of the buyer's channels: such a copy never falls back again.
+VIA = ":via:"
 
 
 @dataclass
@@ -139,6 +142,10 @@ class Delivery:
             except Exception:
                 log.exception("outbox sweep failed")
             await asyncio.sleep(interval)
+
+    def can_send(self, provider: str, vendor_id: str) -> bool:
+        """Whether this process holds a sender for `provider` on behalf of `vendor_id`."""
+        return self._sender(provider, vendor_id) is not None
 
     @property
     def in_flight(self) -> int:
@@ -344,8 +351,48 @@ class Delivery:
 
     # failures
     async def _fail(self, entry: OutboxEntry, attempts: int, error: str) -> None:
+        # The copy is written before the entry is marked failed: a crash in between retries the entry,
+        # whose copy then has the same id, instead of losing the reply.
+        via = await self._send_elsewhere(entry)
+        if via is not None:
+            error = f"{error}; sent via {via} instead"
         await self.store.mark_outbox(entry.id, "failed", attempts=attempts, error=error)
         self.metrics.inc("palabre_replies_failed_total")
+
+    async def _send_elsewhere(self, entry: OutboxEntry) -> str | None:
+        """Queue a reply that failed for good on another of the buyer's channels; returns that channel.
+
+        The buyer's conversations with the vendor under the same phone number are tried in preference
+        order (where they last wrote first), and the first one this process can send on gets one copy.
+        """
+        if VIA in entry.id or not is_phone(entry.recipient):
+            return None
+        policy = self.settings.get(entry.vendor_id, self._default)
+        for conv in await self.store.conversations_with(entry.vendor_id, entry.recipient):
+            if conv.id == entry.conversation_id or not self._reachable(conv, policy):
+                continue
+            copy_id = f"{entry.id}{VIA}{conv.channel}"
+            event_id = f"fallback:{entry.id}"
+            message = Message(id=copy_id, conversation_id=conv.id, direction="out", text=entry.reply.text,
+                              reply=entry.reply, event_id=event_id, status="queued")
+            # Times taken from the failed entry, not the clock: queued again after a crash, the copy is the
+            # same version of the same entry, so its delivery claim holds and it is not sent twice.
+            copy = OutboxEntry(id=copy_id, message_id=copy_id, conversation_id=conv.id, vendor_id=conv.vendor_id,
+                               channel=conv.channel, provider=conv.provider, recipient=conv.contact.address,
+                               reply=entry.reply, next_attempt_at=entry.created_at, created_at=entry.created_at)
+            await self.store.commit_turn(TurnWrite(event_id=event_id, messages=[message], outbox=[copy]))
+            self.metrics.inc("palabre_replies_other_channel_total")
+            self.submit([copy])
+            return conv.channel
+        return None
+
+    def _reachable(self, conv: Conversation, policy: DeliverySettings) -> bool:
+        """Whether a copy could go out in this conversation: a sender, and Meta's window open or a template."""
+        if not self.can_send(conv.provider, conv.vendor_id):
+            return False
+        if conv.provider == "meta" and conv.channel == "whatsapp" and policy.whatsapp_template is None:
+            return not outside_window(conv.last_inbound_at, self.clock(), policy.window_margin)
+        return True
 
     async def _failed(self, entry: OutboxEntry, attempts: int, exc: SendError, policy: DeliverySettings) -> None:
         if exc.permanent or attempts >= (policy.max_attempts or self.max_attempts):

@@ -25,6 +25,7 @@ TEXT_PLACEHOLDER = "{text}"
 _WINDOW_CLOSED_CODE = re.compile(r"(?<!\d)131047(?!\d)")
 _WHITESPACE = re.compile(r"\s+")
 # Wasender sends to E.164 numbers only: a Meta BSUID recipient cannot be reached through the fallback.
+# The same canonical number also identifies one buyer across channels (WhatsApp and SMS).
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
@@ -149,8 +150,13 @@ def window_closed(exc: SendError) -> bool:
     return bool(_WINDOW_CLOSED_CODE.search(str(exc)))
 
 
+def is_phone(address: str) -> bool:
+    """Whether an address is an E.164 phone number: only those link a buyer's conversations across channels."""
+    return bool(_PHONE.match(address))
+
+
 def can_fall_back(recipient: str) -> bool:
-    return bool(_PHONE.match(recipient))
+    return is_phone(recipient)
 
 
 def outside_window(last_inbound_at: float | None, now: float, margin: float) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.commerce import Services
 from bot.delivery import Delivery
+from bot.delivery_policy import is_phone
 from bot.metrics import Metrics
 from bot.payments import PaymentProvider
 from bot.vendors import Vendor
@@ -244,9 +245,12 @@ class Pipeline:
                 ]
             else:
                 conv.slots.pop("_choices", None)
+        # A reply to the buyer's own message goes back where it came from; only system turns
+        # (payment, reminder, expiry) look for the channel the buyer last wrote on.
+        reply_conv = await self._notification_target(conv, replies) if event.kind == "system" else conv
         # Threading context an adapter needs on its replies (email In-Reply-To, subject), kept for
         # the replies a timer sends later in the same conversation.
-        thread = event.data.get("reply_data") or conv.slots.get("_thread")
+        thread = event.data.get("reply_data") or reply_conv.slots.get("_thread")
         if event.data.get("reply_data"):
             conv.slots["_thread"] = event.data["reply_data"]
         if thread:
@@ -257,7 +261,7 @@ class Pipeline:
             first = replies[0] if replies else Reply()
             first.data["ack_id"] = event.data["ack_id"]
             replies = [first, *replies[1:]]
-        self._add_outbound(write, conv, event, replies)
+        self._add_outbound(write, reply_conv, event, replies)
         for n in turn.notifications:
             note = vendor.messages.render(n.key, vendor.config.locale, {**variables, **n.variables})
             target = Contact(address=n.address)
@@ -276,6 +280,24 @@ class Pipeline:
             ))
         write.cancel_timers.extend(turn.cancelled_timers)
         return write
+
+    async def _notification_target(self, conv: Conversation, replies: list[Reply]) -> Conversation:
+        """The buyer's conversation for a system turn's replies: of those linked by their phone number,
+        the one they last wrote in that has a sender here; `conv` when it is that one.
+
+        Replies offering choices stay in `conv`: the dialog state lives there, so an answer given on
+        another channel would not be understood.
+        """
+        if not replies or not is_phone(conv.contact.address):
+            return conv
+        if any(r.buttons or r.list_sections for r in replies):
+            return conv
+        for linked in await self.store.conversations_with(conv.vendor_id, conv.contact.address):
+            if linked.id == conv.id:
+                return conv
+            if self.delivery.can_send(linked.provider, linked.vendor_id):
+                return linked
+        return conv
 
     @staticmethod
     def _numbered_choice(conv: Conversation, event: Event) -> Event:

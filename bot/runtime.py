@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot import commerce
+from bot import commerce, numbers
 from bot.adapters import channel_module
 from bot.delivery import Delivery
 from bot.metrics import Metrics
@@ -86,6 +86,7 @@ class Runtime:
 
     async def start(self) -> None:
         await self.store.start()
+        await numbers.apply_stored(self)  # imported WhatsApp numbers, before anything is sent or received
         for vendor in self.vendors.values():
             await self.store.ensure_products(vendor.products())
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))

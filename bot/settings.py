@@ -29,6 +29,13 @@ class Settings:
     outbox_interval: float = 1.0
     outbox_max_attempts: int = 8
     log_level: str = "WARNING"
+    # Bearer token of the /api/admin routes; without it the admin API is off.
+    admin_token: str | None = field(default=None, repr=False)
+    # A Wasender personal access token (account-level, not a session's API key): it is what Wasender's
+    # session endpoints accept, used to register a vendor's webhook URL from the admin API.
+    wasender_access_token: str | None = field(default=None, repr=False)
+    # Where imported Wasender numbers call Wasender (a proxy, or a local fake in tests); None = wasenderapi.com.
+    wasender_api_base_url: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -52,6 +59,9 @@ class Settings:
             ("timer_interval", float, "PALABRE_TIMER_INTERVAL"),
             ("outbox_interval", float, "PALABRE_OUTBOX_INTERVAL"),
             ("log_level", str, "PALABRE_LOG_LEVEL"),
+            ("admin_token", str, "PALABRE_ADMIN_TOKEN"),
+            ("wasender_access_token", str, "PALABRE_WASENDER_ACCESS_TOKEN"),
+            ("wasender_api_base_url", str, "PALABRE_WASENDER_API_BASE_URL"),
         ):
             if e.get(key):
                 values[name] = conv(e[key])

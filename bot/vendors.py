@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from bot.adapters import PROVIDERS, channel_module
 from bot.delivery_policy import DeliverySettings
@@ -16,6 +16,7 @@ from dialogs import Dialog, DialogSpec, Registry, YamlInvalid, YamlProblem, load
 from dialogs.yamlsource import line_of, load_yaml, validate
 from intents import CatalogueItem, NluParser
 from intents.config import NluOptions
+from intents.rasa_http import RasaHttpParser
 from locales import SUPPORTED
 from storage import Product
 from templates import MessageCatalog, MessageError, load_segment
@@ -55,6 +56,33 @@ class NotifySpec(BaseModel):
     address: str
 
 
+class _Channels(BaseModel):
+    """The providers a vendor is reachable on; read like a dict of provider -> adapter Config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def get(self, provider: str, default: Any = None) -> Any:
+        return getattr(self, provider, None) or default
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(p, c) for p in PROVIDERS if (c := getattr(self, p, None)) is not None]
+
+    def __getitem__(self, provider: str) -> Any:
+        config = getattr(self, provider, None)
+        if config is None:
+            raise KeyError(provider)
+        return config
+
+    def __setitem__(self, provider: str, config: Any) -> None:
+        setattr(self, provider, config)
+
+
+# One optional field per adapter, typed by its Config, so an error reads "channels.wasender.api_key".
+VendorChannels = create_model(  # type: ignore[call-overload]
+    "VendorChannels", __base__=_Channels, **{p: (channel_module(p).Config | None, None) for p in PROVIDERS}
+)
+
+
 class VendorConfig(BaseModel):
     """One vendor's YAML file."""
 
@@ -72,7 +100,7 @@ class VendorConfig(BaseModel):
     notify: NotifySpec | None = None
     psp: Literal["sandbox"] = "sandbox"
     # provider -> that adapter's Config (credentials as ${ENV} references); the simulator is always on
-    channels: dict[str, Any] = Field(default_factory=dict)
+    channels: VendorChannels = Field(default_factory=lambda: VendorChannels())
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # rate limits, fallback, template
     nlu: NluOptions = Field(default_factory=NluOptions)  # the vendor's own NLU examples and product synonyms
 
@@ -82,14 +110,6 @@ class VendorConfig(BaseModel):
         if v not in SUPPORTED:
             raise ValueError(f"locale must be one of {', '.join(SUPPORTED)}")
         return v
-
-    @field_validator("channels")
-    @classmethod
-    def _channels(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - set(PROVIDERS))
-        if unknown:
-            raise ValueError(f"unknown channel(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}")
-        return {name: channel_module(name).Config.model_validate(cfg) for name, cfg in value.items()}
 
     @model_validator(mode="after")
     def _unique_codes(self) -> VendorConfig:
@@ -143,6 +163,7 @@ class Vendor:
     messages: MessageCatalog
     nlu: NluParser
     source: str
+    rasa: RasaHttpParser | None = None  # asked first when the vendor runs its own Rasa server
 
     @property
     def id(self) -> str:
@@ -188,7 +209,8 @@ class VendorLoader:
                             examples=cfg.nlu.examples, synonyms=cfg.nlu.synonyms, threshold=cfg.nlu.threshold)
         except ValueError as exc:
             raise YamlInvalid([YamlProblem(str(path), 1, f"nlu: {exc}")]) from None
-        return Vendor(config=cfg, dialog=dialog, messages=catalog, nlu=nlu, source=str(path))
+        rasa = RasaHttpParser(cfg.nlu.rasa.url, cfg.nlu.rasa.timeout, fallback=nlu) if cfg.nlu.rasa else None
+        return Vendor(config=cfg, dialog=dialog, messages=catalog, nlu=nlu, rasa=rasa, source=str(path))
 
     def load_dir(self, directory: str | Path) -> dict[str, Vendor]:
         """Every *.yaml / *.yml of a folder; all problems of all files are reported together."""

@@ -8,6 +8,9 @@
         ROBE1: [robe ankara, la wax]
         SAC2: [sacoche, sac marron]
       threshold: 0.45           # optional: below this classifier confidence, out_of_scope
+      rasa:                     # optional: ask a Rasa server first (the local parser answers if it fails)
+        url: http://rasa:5005
+        timeout: 0.5
 
 Codes named in `synonyms` must be in the vendor's catalogue (checked when the parser is built).
 """
@@ -21,12 +24,22 @@ from intents.lexicon import INTENT_ALIASES, INTENTS
 _MAX_EXAMPLES = 2000
 
 
+class RasaOptions(BaseModel):
+    """A Rasa server's `/model/parse`, for teams that already run Rasa."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://")
+    timeout: float = Field(default=0.5, gt=0, le=10)
+
+
 class NluOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     examples: dict[str, list[str]] = Field(default_factory=dict)
     synonyms: dict[str, list[str]] = Field(default_factory=dict)
     threshold: float | None = Field(default=None, gt=0, lt=1)
+    rasa: RasaOptions | None = None
 
     @field_validator("examples")
     @classmethod

@@ -56,6 +56,17 @@ CREATE TABLE IF NOT EXISTS payments (id TEXT PRIMARY KEY, status TEXT NOT NULL, 
 """
 
 
+def _checkpoint(path: Path) -> None:
+    """Copy the WAL into the database file, on a connection of its own that lives in this thread only:
+    a cancelled waiter then never closes a connection the thread is still using."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout=2000")
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        conn.close()
+
+
 class StoreLocked(RuntimeError):
     """Another process already owns this data directory."""
 
@@ -102,13 +113,9 @@ class EmbeddedStore(Store):
         self._checkpointer = asyncio.create_task(self._checkpoint_every(self._checkpoint_interval))
 
     async def _checkpoint_every(self, interval: float) -> None:
-        conn = sqlite3.connect(self._dir / "palabre.sqlite3", isolation_level=None, check_same_thread=False)
-        try:
-            while True:
-                await asyncio.sleep(interval)
-                await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.to_thread(_checkpoint, self._dir / "palabre.sqlite3")
 
     async def close(self) -> None:
         if self._checkpointer is not None:

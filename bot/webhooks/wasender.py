@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,9 @@ from channels import Event, wasender
 
 log = logging.getLogger("palabre.webhooks.wasender")
 
-LOOKUP_TTL = 300.0  # vendors only change on restart; this bounds how long a stale answer can live
+# Numbers change on restart or on an import (which refreshes the answers it affects in this process's
+# cache); this bounds how long an answer cached by another process can stay stale.
+LOOKUP_TTL = 300.0
 MISS_TTL = 30.0  # short, so that a vendor added to a running cluster is found soon
 ECHO_TTL = 3 * 86400.0  # WhatsApp keeps trying to deliver a message for days; its statuses trickle in as long
 HEALTHY = frozenset({"connected", "connecting"})
@@ -90,6 +93,25 @@ def _scan(rt: Runtime, value: str) -> str | None:
     return None
 
 
+def _lookup_key(value: str) -> str:
+    return "wasender:vendor:" + hashlib.sha256((wasender.to_e164(value) or value).encode()).hexdigest()[:40]
+
+
+async def refresh_lookups(rt: Runtime, values: Iterable[str | None]) -> None:
+    """Answer again, from the vendors as they are now, the cached lookups of these numbers, ids or keys.
+
+    Called when a vendor's number changes while running (an import), so that `vendor_for_number` does
+    not serve the old vendor, or an old "nobody", for minutes. The cache has no delete: the fresh answer
+    overwrites the stale one.
+    """
+    for value in {v.strip() for v in values if isinstance(v, str) and v.strip()}:
+        found = _scan(rt, value)
+        try:
+            await rt.coordinator.cache_set(_lookup_key(value), found or "", LOOKUP_TTL if found else MISS_TTL)
+        except Exception:
+            log.warning("wasender vendor lookup: could not refresh a cached answer", exc_info=True)
+
+
 async def vendor_for_number(rt: Runtime, number_or_instance_id: str) -> str | None:
     """The vendor whose Wasender number (any spelling), instance id or session key this is; cached.
 
@@ -99,7 +121,7 @@ async def vendor_for_number(rt: Runtime, number_or_instance_id: str) -> str | No
     value = number_or_instance_id.strip() if isinstance(number_or_instance_id, str) else ""
     if not value:
         return None
-    key = "wasender:vendor:" + hashlib.sha256((wasender.to_e164(value) or value).encode()).hexdigest()[:40]
+    key = _lookup_key(value)
     try:
         cached = await rt.coordinator.cache_get(key)
     except Exception:

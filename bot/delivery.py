@@ -115,10 +115,6 @@ class Delivery:
         self._limits: dict[tuple[str, str], tuple[RateLimit | None, RateLimit | None]] = {}
         self._closed_windows: dict[str, float | None] = {}
         self._horizons: dict[str, float] = {}
-        for vendor_id, policy in self.settings.items():
-            if policy.fallback and not (self._sender("meta", vendor_id) and self._sender("wasender", vendor_id)):
-                log.warning("vendor=%s: fallback %s needs both a meta and a wasender channel; it is off",
-                            vendor_id, policy.fallback)
 
     def submit(self, entries: Iterable[OutboxEntry]) -> None:
         for entry in entries:

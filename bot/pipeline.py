@@ -18,6 +18,8 @@ from bot.payments import PaymentProvider
 from bot.vendors import Vendor
 from channels import Contact, Event, Reply
 from channels.base import mask_address
+from channels.twilio import render_text as render_sms
+from channels.twilio import segments as sms_segments
 from dialogs import Turn
 from storage import Conversation, Message, OutboxEntry, Store, Timer, TurnWrite
 from storage.coordination import Coordinator
@@ -224,7 +226,8 @@ class Pipeline:
             parse: dict[str, Any] = {"intent": {"name": event.payload, "confidence": 1.0}, "entities": []}
             trigger = event.payload or ""
         else:
-            parse = vendor.nlu.parse(event.text, event.payload)
+            parse = await vendor.rasa.parse(event.text, event.payload) if vendor.rasa else \
+                vendor.nlu.parse(event.text, event.payload)
             trigger = parse["intent"]["name"]
         turn = Turn(
             state=conv.state, slots=dict(conv.slots), event=event, parse=parse,
@@ -236,6 +239,10 @@ class Pipeline:
         write.conversation = conv
         variables = self._variables(vendor, conv, event, turn)
         replies = [vendor.messages.render(key, conv.locale, variables) for key in turn.says]
+        if conv.channel == "sms":
+            # What each SMS will cost, recorded with the reply in the transcript.
+            for reply in replies:
+                reply.data["sms_segments"] = sms_segments(render_sms(reply))
         if conv.channel in NUMBERED_CHANNELS or conv.provider in NUMBERED_PROVIDERS:
             offered = [r for r in replies if r.buttons or r.list_sections]
             if offered:

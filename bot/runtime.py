@@ -88,6 +88,11 @@ class Runtime:
         await self.store.start()
         await numbers.apply_stored(self)  # imported WhatsApp numbers, before anything is sent or received
         for vendor in self.vendors.values():
+            channels = vendor.config.channels
+            if vendor.config.delivery.fallback and not (channels.get("meta") and channels.get("wasender")):
+                log.warning("vendor=%s: fallback to %s needs both a meta and a wasender channel; it is off",
+                            vendor.id, vendor.config.delivery.fallback)
+        for vendor in self.vendors.values():
             await self.store.ensure_products(vendor.products())
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         recovered = await self.pipeline.recover()
@@ -111,8 +116,9 @@ class Runtime:
         await self.delivery.idle(timeout=5)
         if self.http:
             await self.http.close()
-        for sender in self.senders.values():
-            close = getattr(sender, "close", None)
+        closables = [*self.senders.values(), *(v.rasa for v in self.vendors.values() if v.rasa)]
+        for item in closables:
+            close = getattr(item, "close", None)
             if close is not None:
                 await close()
         await self.coordinator.close()

@@ -610,3 +610,16 @@ async def test_fuzzed_bodies_never_get_a_5xx(
     await server.runtime.pipeline.idle()
     async with server.http.get(f"{server.url}/healthz") as r:
         assert r.status == 200
+
+
+
+async def test_the_segment_count_of_each_sms_is_recorded_in_the_transcript(
+    start_server, twilio_api: FakeTwilio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server: Server = await start_server(twilio_vendors(tmp_path, twilio_api, monkeypatch))
+    await post_form(server, sms(900, "ROBE1"))
+    await post_form(server, sms(901, "menu"))
+    await server.runtime.pipeline.idle()
+    outs = [m for m in await server.runtime.store.transcript(f"demo:sms:{BUYER}") if m.direction == "out"]
+    assert [m.reply.data["sms_segments"] for m in outs] == [segments(render_text(m.reply)) for m in outs]
+    assert outs[0].reply.data["sms_segments"] == 1 and outs[1].reply.data["sms_segments"] >= 2

@@ -131,14 +131,6 @@ class Delivery:
         self.submit(due)
         return len(due)
 
-    async def run(self, interval: float) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("outbox sweep failed")
-            await asyncio.sleep(interval)
-
     def can_send(self, provider: str, vendor_id: str) -> bool:
         """Whether this process holds a sender for `provider` on behalf of `vendor_id`."""
         return self._sender(provider, vendor_id) is not None

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -28,6 +28,16 @@ from storage import Store
 from storage.coordination import coordinator_from_url
 
 log = logging.getLogger("palabre")
+
+
+async def every(interval: float, job: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run `job` every `interval` seconds until cancelled; a failure is logged and the next run goes on."""
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("%s failed", what)
+        await asyncio.sleep(interval)
 
 
 def make_store(settings: Settings) -> Store:
@@ -100,8 +110,8 @@ class Runtime:
             log.warning("recovered %d unprocessed events", recovered)
         await self.delivery.sweep()
         self._background = [
-            asyncio.create_task(self.timers.run(self.settings.timer_interval)),
-            asyncio.create_task(self.delivery.run(self.settings.outbox_interval)),
+            asyncio.create_task(every(self.settings.timer_interval, self.timers.fire_due, "timer sweep")),
+            asyncio.create_task(every(self.settings.outbox_interval, self.delivery.sweep, "outbox sweep")),
         ]
 
     async def stop(self) -> None:

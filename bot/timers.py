@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import Callable
 
 from bot.pipeline import Pipeline
 from storage import Store
-
-log = logging.getLogger("palabre.timers")
 
 
 class TimerWorker:
@@ -30,11 +26,3 @@ class TimerWorker:
             for t in timers:
                 await self.store.delete_timer(t.id)
         return len(timers)
-
-    async def run(self, interval: float) -> None:
-        while True:
-            try:
-                await self.fire_due()
-            except Exception:
-                log.exception("timer sweep failed")
-            await asyncio.sleep(interval)

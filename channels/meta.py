@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from channels.base import PermanentSendError, SendError, mask_address
 from channels.events import Contact, DeliveryStatus, Event, Location, Media
 from channels.replies import Button, ListRow, ListSection, Reply
+from channels.text import split_text as split_lines
 
 log = logging.getLogger("palabre.channels.meta")
 
@@ -289,19 +290,8 @@ def cut(text: str, limit: int) -> str:
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at a line break, else a space, else anywhere."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        at = rest.rfind("\n", 0, limit + 1)
-        if at <= 0:
-            at = rest.rfind(" ", 0, limit + 1)
-        if at <= 0:
-            at = limit
-        parts.append(rest[:at].rstrip())
-        rest = rest[at:].lstrip()
-    parts.append(rest.rstrip() if parts else rest)
-    return [p for p in parts if p] or [""]
+    """Pieces of at most `limit` (WhatsApp's 4096) characters."""
+    return split_lines(text, limit)
 
 
 def _split_tail(text: str, tail_limit: int) -> tuple[list[str], str]:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from channels.base import PermanentSendError, SendError, mask_address
 from channels.events import Contact, Event, Location, Media
 from channels.replies import Reply
+from channels.text import split_text as split_lines
 
 log = logging.getLogger("palabre.channels.wasender")
 
@@ -498,19 +499,8 @@ def render_text(reply: Reply) -> str:
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at a line break or a space when there is one."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit + 1)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit + 1)
-        if cut <= 0:
-            cut = limit
-        pieces.append(text[:cut].rstrip())
-        text = text[cut:].lstrip("\n ")
-    if text or not pieces:
-        pieces.append(text)
-    return pieces
+    """Pieces of at most `limit` (Wasender's 4096) characters."""
+    return split_lines(text, limit)
 
 
 def outgoing_texts(reply: Reply) -> list[str]:

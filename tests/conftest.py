@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import shutil
 import socket
@@ -38,6 +40,21 @@ def free_port() -> int:
 def plain(text: str | None) -> str:
     """Text with no-break and narrow no-break spaces as plain spaces (babel writes 15 000 F CFA)."""
     return unicodedata.normalize("NFKC", text or "").replace("\u202f", " ").replace("\xa0", " ")
+
+
+async def eventually(check: Callable[[], Any], what: Callable[[], object] | str = "the condition",
+                     timeout: float = 10.0) -> None:
+    """Wait, at most `timeout` seconds, until `check()` (sync or async) is true; fail saying `what`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() >= deadline:
+            pytest.fail(f"timed out waiting for {what() if callable(what) else what}")
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="session")

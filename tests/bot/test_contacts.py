@@ -17,7 +17,7 @@ from tests.channels import test_meta as meta
 from tests.channels import test_twilio as tw
 from tests.channels.test_meta import FakeGraphApi, graph  # noqa: F401 - fixture used by name
 from tests.channels.test_twilio import FakeTwilio, twilio_api  # noqa: F401
-from tests.conftest import MONGO_ID, Server, plain
+from tests.conftest import MONGO_ID, Server, eventually, plain
 
 BUYER = tw.BUYER  # the same person as meta.BUYER, which Meta sends without the "+"
 WHATSAPP = f"demo:whatsapp:{BUYER}"
@@ -38,10 +38,7 @@ def both_channels(tmp_path: Path, api: FakeGraphApi, sms_api: FakeTwilio, monkey
 
 
 async def wait_for(predicate: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
+    await eventually(predicate, what, timeout)
 
 
 async def settle(server: Server) -> None:

@@ -24,7 +24,7 @@ from channels import Button, ListRow, ListSection, Reply
 from channels.base import PermanentSendError, SendError
 from channels.email import Config, SendGridSender, SmtpSender, parse_inbound, render, strip_quoted
 from dialogs import Registry, YamlInvalid
-from tests.conftest import EXAMPLES, FIXTURES, Server, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
 
 SG = FIXTURES / "channels" / "sendgrid_email"
 META = json.loads((SG / "meta.json").read_text())
@@ -481,10 +481,7 @@ async def post_mail(server: Server, body: bytes, content_type: str, token: str |
 
 
 async def wait_mails(api: FakeSendGrid, n: int, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(api.requests) < n:
-        assert asyncio.get_running_loop().time() < deadline, api.requests
-        await asyncio.sleep(0.02)
+    await eventually(lambda: len(api.requests) >= n, lambda: api.requests, timeout)
 
 
 async def test_wrong_or_missing_token_is_401_and_nothing_is_stored(

@@ -30,7 +30,7 @@ from channels.meta import (
     split_text,
     verify_signature,
 )
-from tests.conftest import EXAMPLES, FIXTURES, Server, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
 
 WA = FIXTURES / "channels" / "meta_whatsapp"
 META = json.loads((WA / "meta.json").read_text())
@@ -497,10 +497,7 @@ def status_update(wamid: str, status: str, **extra: Any) -> bytes:
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.02)
+    await eventually(predicate, timeout=timeout)
 
 
 async def outbound_messages(server: Server) -> list[Any]:

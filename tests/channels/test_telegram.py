@@ -15,7 +15,7 @@ from aiohttp import web
 from channels import Button, Reply
 from channels.base import PermanentSendError, SendError
 from channels.telegram import SECRET_HEADER, TelegramSender, parse_update, render
-from tests.conftest import EXAMPLES, FIXTURES, Server, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
 
 TG = FIXTURES / "channels" / "telegram"
 META = json.loads((TG / "meta.json").read_text())
@@ -138,10 +138,7 @@ async def post_update(server: Server, update: dict[str, Any], secret: str | None
 
 
 async def wait_calls(api: FakeBotApi, n: int, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(api.calls) < n:
-        assert asyncio.get_running_loop().time() < deadline, api.calls
-        await asyncio.sleep(0.02)
+    await eventually(lambda: len(api.calls) >= n, lambda: api.calls, timeout)
 
 
 def message(update_id: int, text: str, chat: int = 5123456789) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -38,7 +37,7 @@ from channels.twilio import (
     verify,
 )
 from dialogs import Registry, YamlInvalid
-from tests.conftest import EXAMPLES, FIXTURES, Server, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
 
 TW = FIXTURES / "channels" / "twilio_sms"
 META = json.loads((TW / "meta.json").read_text())
@@ -458,10 +457,7 @@ def status(message_sid: str, value: str, error: str | None = None) -> list[tuple
 
 
 async def wait_creates(api: FakeTwilio, n: int, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(api.creates) < n:
-        assert asyncio.get_running_loop().time() < deadline, api.creates
-        await asyncio.sleep(0.02)
+    await eventually(lambda: len(api.creates) >= n, lambda: api.creates, timeout)
 
 
 async def test_fixtures_over_http_with_the_configured_public_url(

@@ -3,7 +3,6 @@ played against a local Wasender, statuses tied back to our messages, and the web
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -33,7 +32,7 @@ from channels.wasender import (
     to_seconds,
 )
 from dialogs import Registry, YamlInvalid
-from tests.conftest import EXAMPLES, FIXTURES, Server, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
 
 WS = FIXTURES / "channels" / "wasender"
 META = json.loads((WS / "meta.json").read_text(encoding="utf-8"))
@@ -418,10 +417,7 @@ async def post(server: Server, body: bytes | dict[str, Any], secret: str | None 
 
 
 async def wait_calls(api: FakeWasender, n: int, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(api.calls) < n:
-        assert asyncio.get_running_loop().time() < deadline, api.calls
-        await asyncio.sleep(0.02)
+    await eventually(lambda: len(api.calls) >= n, lambda: api.calls, timeout)
 
 
 async def settle(server: Server) -> None:

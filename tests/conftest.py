@@ -9,6 +9,7 @@ import shutil
 import socket
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,18 @@ EXAMPLES = ROOT / "examples" / "vendors"
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 MONGODB_URI = os.environ.get("MONGODB_URI")
 MONGO_ID = "mongo-real" if MONGODB_URI else "mongo-mongomock"
+
+
+@asynccontextmanager
+async def serving(app: web.Application, port: int) -> AsyncIterator[None]:
+    """Serve an aiohttp app (a fake provider) on 127.0.0.1:`port` for the duration of the block."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from channels import Button, ListRow, ListSection, Reply
 from channels.base import PermanentSendError, SendError
 from channels.email import Config, SendGridSender, SmtpSender, parse_inbound, render, strip_quoted
 from dialogs import Registry, YamlInvalid
-from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain, serving
 
 SG = FIXTURES / "channels" / "sendgrid_email"
 META = json.loads((SG / "meta.json").read_text())
@@ -188,11 +188,8 @@ async def sendgrid() -> AsyncIterator[FakeSendGrid]:
     api = FakeSendGrid()
     app = web.Application()
     app.router.add_post("/v3/mail/send", api.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", api.port).start()
-    yield api
-    await runner.cleanup()
+    async with serving(app, api.port):
+        yield api
 
 
 def text_of(body: dict[str, Any]) -> str:

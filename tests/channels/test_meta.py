@@ -30,7 +30,7 @@ from channels.meta import (
     split_text,
     verify_signature,
 )
-from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain, serving
 
 WA = FIXTURES / "channels" / "meta_whatsapp"
 META = json.loads((WA / "meta.json").read_text())
@@ -367,11 +367,8 @@ async def graph() -> AsyncIterator[FakeGraphApi]:
     api = FakeGraphApi()
     app = web.Application()
     app.router.add_post("/{version}/{pnid}/messages", api.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", api.port).start()
-    yield api
-    await runner.cleanup()
+    async with serving(app, api.port):
+        yield api
 
 
 def sender_for(api: FakeGraphApi, **extra: Any) -> MetaSender:

@@ -15,7 +15,7 @@ from aiohttp import web
 from channels import Button, Reply
 from channels.base import PermanentSendError, SendError
 from channels.telegram import SECRET_HEADER, TelegramSender, parse_update, render
-from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain, serving
 
 TG = FIXTURES / "channels" / "telegram"
 META = json.loads((TG / "meta.json").read_text())
@@ -92,11 +92,8 @@ async def bot_api() -> AsyncIterator[FakeBotApi]:
     api = FakeBotApi()
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", api.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", api.port).start()
-    yield api
-    await runner.cleanup()
+    async with serving(app, api.port):
+        yield api
 
 
 async def test_sender_maps_provider_errors(bot_api: FakeBotApi) -> None:

@@ -37,7 +37,7 @@ from channels.twilio import (
     verify,
 )
 from dialogs import Registry, YamlInvalid
-from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain, serving
 
 TW = FIXTURES / "channels" / "twilio_sms"
 META = json.loads((TW / "meta.json").read_text())
@@ -264,11 +264,8 @@ async def twilio_api() -> AsyncIterator[FakeTwilio]:
     app = web.Application()
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", api.create)
     app.router.add_get("/2010-04-01/Accounts/{sid}/Messages.json", api.list_messages)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", api.port).start()
-    yield api
-    await runner.cleanup()
+    async with serving(app, api.port):
+        yield api
 
 
 def sender_for(api: FakeTwilio, **changes: Any) -> TwilioSender:

@@ -32,7 +32,7 @@ from channels.wasender import (
     to_seconds,
 )
 from dialogs import Registry, YamlInvalid
-from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain
+from tests.conftest import EXAMPLES, FIXTURES, Server, eventually, free_port, plain, serving
 
 WS = FIXTURES / "channels" / "wasender"
 META = json.loads((WS / "meta.json").read_text(encoding="utf-8"))
@@ -257,11 +257,8 @@ async def fake() -> AsyncIterator[FakeWasender]:
     api = FakeWasender()
     app = web.Application()
     app.router.add_post("/api/send-message", api.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", api.port).start()
-    yield api
-    await runner.cleanup()
+    async with serving(app, api.port):
+        yield api
 
 
 def config(api_base: str, api_key: str = API_KEY) -> Config:

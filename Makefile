@@ -1,17 +1,25 @@
 # The two commands of README.md. `make run` installs and starts the server with the demo vendor;
 # `make test` installs the test extras and runs the whole suite (ruff, then pytest).
+# Installs are stamped: they run again only when setup.cfg or pyproject.toml changes.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+DEPS := setup.cfg pyproject.toml
 
 $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-install: $(PY)
+$(VENV)/.installed: $(PY) $(DEPS)
 	$(PY) -m pip install -q -e .
+	touch $@
 
-install-test: $(PY)
+$(VENV)/.installed-test: $(PY) $(DEPS)
 	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 run: install
 	$(VENV)/bin/palabre run

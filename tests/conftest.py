@@ -27,7 +27,7 @@ from tests.redis_server import start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "vendors"
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"
 MONGODB_URI = os.environ.get("MONGODB_URI")
 MONGO_ID = "mongo-real" if MONGODB_URI else "mongo-mongomock"
 

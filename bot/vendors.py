@@ -19,7 +19,7 @@ from intents.config import NluOptions
 from intents.rasa_http import RasaHttpParser
 from locales import SUPPORTED
 from storage import Product
-from templates import MessageCatalog, MessageError, load_segment
+from templates import MessageCatalog, MessageError, load_segment, segment_file
 
 ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
@@ -139,6 +139,11 @@ def resolve_env(value: Any, env: os._Environ[str] | dict[str, str] = os.environ)
 
 def load_vendor_file(path: Path) -> VendorConfig:
     """Read and validate a vendor file; ${ENV} references in `channels` are resolved first."""
+    return read_vendor_file(path)[0]
+
+
+def read_vendor_file(path: Path) -> tuple[VendorConfig, dict[Any, int]]:
+    """The validated vendor file and the line of each of its values."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -151,7 +156,25 @@ def load_vendor_file(path: Path) -> VendorConfig:
             line = line_of(lines, ("channels",))
             raise YamlInvalid([YamlProblem(str(path), line, f"channels: environment variable {exc} is not set")]) \
                 from None
-    return validate(VendorConfig, data, lines, str(path))
+    return validate(VendorConfig, data, lines, str(path)), lines
+
+
+def message_problems(catalog: MessageCatalog, path: Path, lines: dict[Any, int]) -> list[YamlProblem]:
+    """The catalog's problems as file:line: a vendor's wording in its file, ours in templates/."""
+    shipped_lines: dict[str, dict[Any, int]] = {}
+    out: list[YamlProblem] = []
+    for p in catalog.problems:
+        where = ".".join(str(x) for x in ("messages", p.locale, p.key, *p.part) if x != "")
+        if p.origin == "vendor":
+            line = line_of(lines, ("messages", p.locale, *((p.key, *p.part) if p.key else ())))
+            out.append(YamlProblem(str(path), line, f"{where}: {p.message}"))
+            continue
+        source = segment_file(catalog.segment, p.locale)
+        if p.locale not in shipped_lines:
+            shipped_lines[p.locale] = load_yaml(source.read_text(encoding="utf-8"), str(source))[1]
+        out.append(YamlProblem(str(source), line_of(shipped_lines[p.locale], (p.key, *p.part)),
+                               f"{p.key}: {p.message}"))
+    return out
 
 
 @dataclass
@@ -194,12 +217,16 @@ class VendorLoader:
 
     def load(self, path: str | Path) -> Vendor:
         path = Path(path)
-        cfg = load_vendor_file(path)
+        cfg, lines = read_vendor_file(path)
         dialog = self._dialog(cfg.segment)
         try:
-            catalog = MessageCatalog(self._segment_messages[cfg.segment], cfg.messages)
+            catalog = MessageCatalog(self._segment_messages[cfg.segment], cfg.messages, segment=cfg.segment,
+                                     owner=cfg.id)
         except MessageError as exc:
             raise YamlInvalid([YamlProblem(str(path), 1, f"messages: {exc}")]) from None
+        # What `palabre check` refuses, the server refuses too: vendor wording is untrusted input.
+        if catalog.problems:
+            raise YamlInvalid(message_problems(catalog, path, lines))
         _, keys = dialog.spec.names_used()
         missing = sorted(k for k in keys if not catalog.has(k, cfg.locale))
         if missing:
@@ -214,9 +241,12 @@ class VendorLoader:
 
     def load_dir(self, directory: str | Path) -> dict[str, Vendor]:
         """Every *.yaml / *.yml of a folder; all problems of all files are reported together."""
+        return self.load_files(sorted([*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")]))
+
+    def load_files(self, files: list[Path]) -> dict[str, Vendor]:
+        """These vendor files, each id once; all problems of all files are reported together."""
         vendors: dict[str, Vendor] = {}
         problems: list[YamlProblem] = []
-        files = sorted([*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")])
         for f in files:
             try:
                 v = self.load(f)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+from dialogs.yamlsource import Path_, YamlProblem, line_of
 
 if TYPE_CHECKING:
     from dialogs.turn import Turn
@@ -35,3 +38,17 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._fns)
+
+    def unknown(self, refs: list[tuple[Path_, str]], lines: dict[Path_, int], file: str) -> list[YamlProblem]:
+        """A problem at its file:line for each name in `refs` that nothing registered."""
+        known = self.names()
+        problems = []
+        for path, name in refs:
+            if name in self._fns:
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}"
+            where = ".".join(str(p) for p in path)
+            kind = "condition" if {"conditions", "unless"} & set(path) else "action"
+            problems.append(YamlProblem(file, line_of(lines, path), f"{where}: unknown {kind} '{name}' ({hint})"))
+        return problems

@@ -97,6 +97,17 @@ class DialogSpec(BaseModel):
                         )
         return self
 
+    def callable_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """(path in the YAML file, name) of every action and condition this dialog names."""
+        refs: list[tuple[tuple[str | int, ...], str]] = []
+        for state_name, state in self.states.items():
+            refs += [(("states", state_name, "on_enter", i), n) for i, n in enumerate(state.on_enter)]
+        for group, transitions in (("transitions", self.transitions), ("global", self.global_transitions)):
+            for i, t in enumerate(transitions):
+                for field in ("conditions", "unless", "actions"):
+                    refs += [((group, i, field, j), n) for j, n in enumerate(getattr(t, field))]
+        return refs
+
     def names_used(self) -> tuple[set[str], set[str]]:
         """(action and condition names, message names) this dialog refers to."""
         callables: set[str] = set()

@@ -85,10 +85,15 @@ def validate(model: type[M], data: Any, lines: dict[Path_, int], filename: str) 
 
 def load_file(model: type[M], path: str | Path) -> M:
     """Read, parse and validate one YAML file."""
+    return read_file(model, path)[0]
+
+
+def read_file(model: type[M], path: str | Path) -> tuple[M, dict[Path_, int]]:
+    """Read, parse and validate one YAML file; also the line of each of its values."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise YamlInvalid([YamlProblem(str(p), 1, f"cannot read file: {exc}")]) from None
     data, lines = load_yaml(text, str(p))
-    return validate(model, data, lines, str(p))
+    return validate(model, data, lines, str(p)), lines

@@ -1,19 +1,29 @@
-"""Message templates: per segment and locale, Jinja2 text with buttons, overridable by vendors."""
+"""Message templates: per segment and locale, Jinja2 text with buttons, overridable by vendors.
+
+Every template, shipped or vendor-supplied, renders in one sandboxed environment (templates.sandbox)
+with only the variables documented for its message (templates.variables, docs/templates.md).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, StrictUndefined, Template, TemplateError
-from pydantic import BaseModel, Field
+from jinja2 import Template, TemplateError
+from pydantic import BaseModel, Field, ValidationError
 
 from channels import Button, Reply
-from locales import DEFAULT, clock, money, normalise
+from locales import DEFAULT, SUPPORTED, normalise
+from templates.check import MessageProblem, hint, template_problem
+from templates.sandbox import compile_template
+from templates.variables import allowed, scope
 
 HERE = Path(__file__).parent
+log = logging.getLogger("palabre.templates")
 
 
 class MessageSpec(BaseModel):
@@ -25,11 +35,8 @@ class MessageError(ValueError):
     """A message template that is missing or does not render."""
 
 
-def _env() -> Environment:
-    env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
-    env.filters["money"] = money
-    env.filters["clock"] = clock
-    return env
+def segment_file(segment: str, locale: str) -> Path:
+    return HERE / segment / f"{locale}.yaml"
 
 
 def load_segment(segment: str) -> dict[str, dict[str, MessageSpec]]:
@@ -45,31 +52,93 @@ def _spec(value: Any) -> MessageSpec:
     return MessageSpec(text=value) if isinstance(value, str) else MessageSpec.model_validate(value)
 
 
+def _parts(value: Any, spec: MessageSpec) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path inside the message, template source) for the text and each button title."""
+    text_part: tuple[str | int, ...] = () if isinstance(value, str) else ("text",)
+    return [(text_part, spec.text), *((("buttons", i, "title"), b.title) for i, b in enumerate(spec.buttons))]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    names: tuple[str, ...]
+    text: Template
+    buttons: tuple[tuple[str, Template], ...]
+    shipped: _Compiled | None = None  # set on a vendor's wording: what the buyer gets if it fails
+
+    @classmethod
+    def of(cls, spec: MessageSpec, names: tuple[str, ...], shipped: _Compiled | None = None) -> _Compiled:
+        return cls(names, compile_template(spec.text),
+                   tuple((b.id, compile_template(b.title)) for b in spec.buttons), shipped)
+
+    def render(self, ctx: dict[str, Any]) -> Reply:
+        return Reply(text=self.text.render(ctx).strip(),
+                     buttons=[Button(id=i, title=t.render(ctx)) for i, t in self.buttons])
+
+
 class MessageCatalog:
     """Compiled messages for one vendor: the segment's wording with the vendor's overrides on top.
 
-    Templates are compiled once here, so rendering a reply costs one Jinja2 render.
+    Templates are compiled once (and shared across vendors), so rendering a reply costs one
+    sandboxed Jinja2 render. `problems` lists what `palabre check` refuses; a vendor's wording that
+    still fails at run time is logged and replaced by the shipped wording of that message.
     """
 
     def __init__(
         self,
         base: Mapping[str, Mapping[str, MessageSpec]],
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        segment: str = "live_seller",
+        owner: str = "",
     ) -> None:
-        env = _env()
-        self._compiled: dict[tuple[str, str], tuple[Template, list[tuple[str, Template]]]] = {}
-        merged: dict[str, dict[str, MessageSpec]] = {loc: dict(msgs) for loc, msgs in base.items()}
-        for loc, msgs in (overrides or {}).items():
-            merged.setdefault(normalise(loc), {}).update({k: _spec(v) for k, v in msgs.items()})
-        for loc, msgs in merged.items():
+        self.segment = segment
+        self.owner = owner
+        self.problems: list[MessageProblem] = []
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        known = sorted({k for msgs in base.values() for k in msgs})
+        for loc, msgs in base.items():
             for key, spec in msgs.items():
-                try:
-                    self._compiled[(loc, key)] = (
-                        env.from_string(spec.text),
-                        [(b.id, env.from_string(b.title)) for b in spec.buttons],
-                    )
-                except TemplateError as exc:
-                    raise MessageError(f"message '{key}' ({loc}): {exc}") from None
+                self._add_shipped(loc, key, spec)
+        for written, msgs in (overrides or {}).items():
+            lang = str(written).replace("-", "_").split("_")[0].lower()
+            if lang not in SUPPORTED:
+                self.problems.append(MessageProblem("vendor", written, "", (),
+                                                    f"unknown locale '{written}' (supported: {', '.join(SUPPORTED)})"))
+                continue
+            for key, value in (msgs or {}).items():
+                self._add_override(written, normalise(written), key, value, known)
+
+    def _add_shipped(self, loc: str, key: str, spec: MessageSpec) -> None:
+        names = allowed(self.segment, key)
+        for part, source in _parts(spec.text, spec):
+            problem = template_problem(source, self.segment, key, loc)
+            if problem:
+                self.problems.append(MessageProblem("shipped", loc, key, part, problem))
+        try:
+            self._compiled[(loc, key)] = _Compiled.of(spec, names)
+        except TemplateError as exc:
+            raise MessageError(f"shipped message '{key}' ({loc}): {exc}") from None
+
+    def _add_override(self, written: str, loc: str, key: str, value: Any, known: list[str]) -> None:
+        if key not in known:
+            self.problems.append(MessageProblem(
+                "vendor", written, key, (), f"no message '{key}' in segment {self.segment}{hint(key, known)}"))
+            return
+        try:
+            spec = _spec(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            self.problems.append(MessageProblem("vendor", written, key, tuple(err["loc"]), err["msg"]))
+            return
+        for part, source in _parts(value, spec):
+            problem = template_problem(source, self.segment, key, loc)
+            if problem:
+                self.problems.append(MessageProblem("vendor", written, key, part, problem))
+        shipped = self._compiled.get((loc, key)) or self._compiled.get((DEFAULT, key))
+        try:
+            self._compiled[(loc, key)] = _Compiled.of(spec, allowed(self.segment, key), shipped)
+        except TemplateError:
+            return  # already in `problems` as "does not compile"
 
     def has(self, key: str, locale: str = DEFAULT) -> bool:
         return (normalise(locale), key) in self._compiled or (DEFAULT, key) in self._compiled
@@ -79,13 +148,19 @@ class MessageCatalog:
         compiled = self._compiled.get((loc, key)) or self._compiled.get((DEFAULT, key))
         if compiled is None:
             raise MessageError(f"no message '{key}' for locale '{loc}'")
-        text_t, buttons = compiled
-        ctx = {**variables, "locale": loc}
+        ctx = scope(compiled.names, {**variables, "locale": loc})
+        if compiled.shipped is not None:
+            try:
+                return compiled.render(ctx)
+            except Exception as exc:  # untrusted wording: whatever it raises, the buyer gets ours
+                detail = f": {exc}" if isinstance(exc, TemplateError) else ""
+                log.warning("vendor=%s message=%s locale=%s: vendor wording failed (%s%s); shipped wording sent",
+                            self.owner, key, loc, type(exc).__name__, detail)
+                compiled = compiled.shipped
         try:
-            text = text_t.render(ctx).strip()
-            return Reply(text=text, buttons=[Button(id=i, title=t.render(ctx)) for i, t in buttons])
+            return compiled.render(ctx)
         except TemplateError as exc:
             raise MessageError(f"message '{key}' ({loc}) does not render: {exc}") from None
 
 
-__all__ = ["MessageCatalog", "MessageError", "MessageSpec", "load_segment"]
+__all__ = ["MessageCatalog", "MessageError", "MessageProblem", "MessageSpec", "load_segment", "segment_file"]

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import unicodedata
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,7 +30,46 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "vendors"
 FIXTURES = ROOT / "tests" / "fixtures"
 MONGODB_URI = os.environ.get("MONGODB_URI")
-MONGO_ID = "mongo-real" if MONGODB_URI else "mongo-mongomock"
+
+
+def _mongo_kind(uri: str | None) -> str:
+    """What MONGODB_URI points at: 'ferretdb', 'real' (MongoDB), or 'mongomock' when it is unset.
+
+    PALABRE_TEST_MONGO_KIND (set by .ci/run) wins; otherwise the server says so in `buildInfo`.
+    """
+    if not uri:
+        return "mongomock"
+    if os.environ.get("PALABRE_TEST_MONGO_KIND"):
+        return os.environ["PALABRE_TEST_MONGO_KIND"]
+    from pymongo import MongoClient
+
+    with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+        return "ferretdb" if "ferretdbVersion" in client.admin.command("buildInfo") else "real"
+
+
+MONGO_KIND = _mongo_kind(MONGODB_URI)
+MONGO_ID = f"mongo-{MONGO_KIND}"
+
+
+def mongo_test_uri() -> str:
+    """MONGODB_URI as the tests use it; on FerretDB, one connection per client.
+
+    FerretDB v1 applies an update as a query then a write, so two updates of one document on two
+    connections can lose one (docs/decisions.md, "FerretDB in CI"); one connection serialises them.
+    """
+    assert MONGODB_URI is not None
+    if MONGO_KIND != "ferretdb" or "maxpoolsize=" in MONGODB_URI.lower():
+        return MONGODB_URI
+    return MONGODB_URI + ("&" if "?" in MONGODB_URI else "?") + "maxPoolSize=1"
+
+
+def mongo_store() -> Store:
+    """A MongoStore on a database of its own (a real server), or on a fresh mongomock client."""
+    from storage.mongo import MongoStore
+
+    if MONGODB_URI:
+        return MongoStore(mongo_test_uri(), db_name=f"palabre_test_{uuid.uuid4().hex}")
+    return MongoStore("", client=mongomock_motor.AsyncMongoMockClient())
 
 
 @asynccontextmanager
@@ -70,6 +110,13 @@ async def eventually(check: Callable[[], Any], what: Callable[[], object] | str 
         await asyncio.sleep(0.02)
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_mongodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of the environment while a test runs: a server process it starts would otherwise open the shared
+    "palabre" database. A test that wants MongoDB passes `mongo_test_uri()` on with a database of its own."""
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     url, stop = start_redis()
@@ -84,13 +131,7 @@ def make_store(kind: str, data_dir: Path) -> Store:
         from storage.embedded import EmbeddedStore
 
         return EmbeddedStore(data_dir)
-    from storage.mongo import MongoStore
-
-    if MONGODB_URI:
-        import uuid
-
-        return MongoStore(MONGODB_URI, db_name=f"palabre_test_{uuid.uuid4().hex}")
-    return MongoStore("", client=mongomock_motor.AsyncMongoMockClient())
+    return mongo_store()
 
 
 @dataclass
@@ -169,4 +210,4 @@ def vendor_dir(tmp_path: Path, **changes: Any) -> Path:
     return d
 
 
-__all__ = ["EXAMPLES", "FIXTURES", "MONGO_ID", "Server", "free_port", "plain", "shutil", "vendor_dir"]
+__all__ = ["EXAMPLES", "FIXTURES", "MONGO_ID", "MONGO_KIND", "Server", "free_port", "plain", "shutil", "vendor_dir"]

@@ -1,20 +1,34 @@
-"""What every channel adapter offers the runtime: sending a Reply, and the errors it may raise."""
+"""What every channel adapter shares: the Sender protocol, its errors, NotAMessage, and address helpers."""
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 from channels.replies import Reply
 
+# A WhatsApp business-scoped user id ("US.13491208655302741918"): the address of a user who hides their
+# number, given by Meta and by Twilio's WhatsApp sender alike.
+BSUID = re.compile(r"^[A-Z]{2,3}\.[A-Za-z0-9]{1,128}$")
+
+
+class NotAMessage(ValueError):
+    """An authentic webhook request that carries nothing to answer (no message id, no sender).
+
+    The endpoint answers 200 so the provider stops retrying it, stores nothing, counts and logs it.
+    """
+
 
 class SendError(Exception):
-    """A delivery that failed; `permanent` ones are not retried."""
+    """A delivery that failed; `permanent` ones are not retried. `code` is the provider's error code
+    (Graph API code, Twilio error, HTTP status) when it gave one: logs and delivery policies read it."""
 
     permanent = False
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.code = code
 
 
 class PermanentSendError(SendError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+from collections import OrderedDict
 from typing import Any
 
 import aiohttp
@@ -13,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from channels.base import PermanentSendError, SendError
 from channels.events import Contact, Event, Location, Media
 from channels.replies import Reply
+from channels.text import split_text
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_API_BASE = "https://api.telegram.org"
 TEXT_LIMIT = 4096
+PROGRESS_SIZE = 1000  # long replies whose first pieces went out, remembered for their retry
 # Telegram commands a buyer can type, mapped to the intents the dialogs know.
 COMMANDS = {"start": "start", "help": "help", "aide": "help", "menu": "menu", "annuler": "cancel",
             "cancel": "cancel", "contact": "human", "rdv": "appointment"}
@@ -43,9 +46,28 @@ def _contact(user: dict[str, Any] | None, chat: dict[str, Any]) -> Contact:
     return Contact(address=str(chat["id"]), name=name)
 
 
+# Telegram dates are Unix seconds; one past 2**32 (year 2106), negative or not finite is no real date, and an
+# infinite one stored with an event would stop that event from loading again.
+_MAX_DATE = 2**32
+
+
+def _date(value: Any) -> float | None:
+    """A message's `date` as a timestamp (None when absent); ValueError when it cannot be a real date."""
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < _MAX_DATE:
+        raise ValueError(f"not a Telegram date: {str(value)[:20]}")
+    return float(value)
+
+
 def parse_update(update: dict[str, Any], vendor_id: str) -> list[Event]:
-    """One Update → zero or one Event; kinds we do not handle give none (and are acknowledged)."""
+    """One Update → zero or one Event; kinds we do not handle give none (and are acknowledged).
+
+    ValueError (or KeyError, TypeError) when the update is malformed: the webhook answers 400.
+    """
     update_id = update["update_id"]
+    if isinstance(update_id, bool) or not isinstance(update_id, int):
+        raise ValueError("update_id is not an integer")
     base = {"id": f"tg:{vendor_id}:{update_id}", "channel": "telegram", "provider": "telegram",
             "vendor_id": vendor_id}
     if "callback_query" in update:
@@ -70,7 +92,7 @@ def parse_update(update: dict[str, Any], vendor_id: str) -> list[Event]:
     fields: dict[str, Any] = {
         "contact": _contact(msg.get("from"), chat),
         "provider_message_id": f"{chat['id']}:{msg['message_id']}",
-        "received_at": float(msg.get("date") or 0) or None,
+        "received_at": _date(msg.get("date")),
     }
     if not fields["received_at"]:
         del fields["received_at"]
@@ -105,18 +127,20 @@ def parse_update(update: dict[str, Any], vendor_id: str) -> list[Event]:
     return [Event(**base, kind="message", text=None, data={"unsupported": kind}, **fields)]
 
 
-def render(chat_id: str, reply: Reply) -> dict[str, Any]:
-    """The sendMessage body for a Reply: buttons become an inline keyboard."""
-    body: dict[str, Any] = {"chat_id": int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id,
-                            "text": (reply.text or "")[:TEXT_LIMIT]}
+def render(chat_id: str, reply: Reply) -> list[dict[str, Any]]:
+    """The sendMessage bodies for a Reply: text over 4096 characters is split at line breaks (never cut),
+    and buttons become an inline keyboard under the last piece."""
+    chat: int | str = int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+    bodies: list[dict[str, Any]] = [{"chat_id": chat, "text": piece}
+                                    for piece in split_text(reply.text or "", TEXT_LIMIT)]
     buttons = [(b.id, b.title) for b in reply.buttons]
     buttons += [(r.id, r.title) for s in reply.list_sections for r in s.rows]
     if buttons:
         per_row = 3 if len(buttons) <= 3 and all(len(t) <= 14 for _, t in buttons) else 1
         rows = [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
-        body["reply_markup"] = {"inline_keyboard": [[{"text": t, "callback_data": i[:64]} for i, t in row]
-                                                    for row in rows]}
-    return body
+        bodies[-1]["reply_markup"] = {"inline_keyboard": [[{"text": t, "callback_data": i[:64]} for i, t in row]
+                                                          for row in rows]}
+    return bodies
 
 
 class TelegramSender:
@@ -125,6 +149,7 @@ class TelegramSender:
     def __init__(self, token: str, api_base: str = DEFAULT_API_BASE) -> None:
         self._base = f"{api_base.rstrip('/')}/bot{token}/"
         self._session: aiohttp.ClientSession | None = None
+        self._progress: OrderedDict[str, list[str]] = OrderedDict()
 
     async def _call(self, method: str, body: dict[str, Any]) -> Any:
         if self._session is None:
@@ -149,7 +174,7 @@ class TelegramSender:
             raise SendError(f"telegram {method}: rate limited", retry_after=float(retry) if retry else None)
         if status >= 500:
             raise SendError(f"telegram {method}: {description}")
-        raise PermanentSendError(f"telegram {method}: {description}")
+        raise PermanentSendError(f"telegram {method}: {description}", code=str(status))
 
     async def send(self, recipient: str, reply: Reply, *, idempotency_key: str) -> str:
         ack = reply.data.get("ack_id")
@@ -159,8 +184,19 @@ class TelegramSender:
                 await self._call("answerCallbackQuery", {"callback_query_id": ack})
         if not reply.text:
             return f"ack:{ack}"
-        result = await self._call("sendMessage", render(recipient, reply))
-        return f"{recipient}:{(result or {}).get('message_id', '')}"
+        # A retry after a later piece failed resumes there instead of sending the first ones again.
+        done = self._progress.pop(idempotency_key, [])
+        for body in render(recipient, reply)[len(done):]:
+            try:
+                result = await self._call("sendMessage", body)
+            except SendError as exc:
+                if done and not exc.permanent:
+                    self._progress[idempotency_key] = done
+                    while len(self._progress) > PROGRESS_SIZE:
+                        self._progress.popitem(last=False)
+                raise
+            done.append(f"{recipient}:{(result or {}).get('message_id', '')}")
+        return done[0]
 
     async def close(self) -> None:
         if self._session is not None:

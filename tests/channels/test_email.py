@@ -6,6 +6,7 @@ import asyncio
 import base64
 import email
 import json
+import logging
 from collections.abc import AsyncIterator
 from email import policy
 from email.message import EmailMessage
@@ -690,3 +691,20 @@ def test_render_is_usable_without_a_network() -> None:
     assert mail.subject == "Boutique Kaay — your order"
     assert "1. PAY\n\nReply to this e-mail with the number of your choice" in mail.text
     assert "Link: https://pay.example.sn/p/1" in mail.text and '<html lang="en">' in mail.html
+
+
+async def test_inbound_email_without_a_sender_gets_a_400(
+    start_server, sendgrid: FakeSendGrid, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression (issue 8 §5): a mail with no sender at all was answered 400, so SendGrid retried it for days."""
+    server: Server = await start_server(email_vendor(tmp_path, sendgrid.base, monkeypatch))
+    raw = (SG / "inbound_without_sender.multipart").read_bytes()
+    with caplog.at_level(logging.INFO, logger="palabre.webhooks"):
+        assert await post_mail(server, raw, f"multipart/form-data; boundary={BOUNDARY}") == 200
+    assert await server.runtime.store.unprocessed_events() == []
+    assert len([r for r in caplog.records if "nothing to answer" in r.getMessage()]) == 1
+    async with server.http.get(f"{server.url}/metrics") as r:
+        assert "palabre_email_not_a_message_total 1" in await r.text()
+    await asyncio.sleep(0.2)
+    assert sendgrid.requests == []

@@ -54,13 +54,15 @@ def test_every_fixture_parses_into_the_expected_event(name: str) -> None:
 
 
 def test_buttons_render_as_an_inline_keyboard() -> None:
-    body = render("5123456789", Reply(text="Robe", buttons=[Button(id="pay", title="PAYER"),
-                                                            Button(id="cancel", title="ANNULER")]))
+    (body,) = render("5123456789", Reply(text="Robe", buttons=[Button(id="pay", title="PAYER"),
+                                                               Button(id="cancel", title="ANNULER")]))
     assert body["chat_id"] == 5123456789
     assert body["reply_markup"] == {"inline_keyboard": [[{"text": "PAYER", "callback_data": "pay"},
                                                          {"text": "ANNULER", "callback_data": "cancel"}]]}
-    long = render("1", Reply(text="x" * 5000, buttons=[Button(id=f"b{i}", title="Orange Money") for i in range(4)]))
-    assert len(long["text"]) == 4096 and len(long["reply_markup"]["inline_keyboard"]) == 4
+    first, last = render("1", Reply(text="x" * 5000, buttons=[Button(id=f"b{i}", title="Orange Money")
+                                                              for i in range(4)]))
+    assert "reply_markup" not in first and len(last["reply_markup"]["inline_keyboard"]) == 4
+    assert first["text"] + last["text"] == "x" * 5000
 
 
 class FakeBotApi:
@@ -160,7 +162,7 @@ async def test_wrong_or_missing_secret_is_401_and_nothing_is_stored(
     assert not await server.runtime.store.is_processed("tg:demo:1")
     async with server.http.post(f"{server.url}/webhooks/telegram/demo", data=b"not json",
                                 headers={SECRET_HEADER: SECRET}) as r:
-        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_update"
+        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"
     async with server.http.post(f"{server.url}/webhooks/telegram/nobody", data=b"{}",
                                 headers={SECRET_HEADER: SECRET}) as r:
         assert r.status == 404
@@ -228,3 +230,24 @@ async def test_blocked_bot_marks_the_message_failed(
     assert outs[0].status == "failed" and "blocked" in (outs[0].error or "")
     await asyncio.sleep(0.3)
     assert len(bot_api.calls) == 1  # a permanent error is not retried
+
+
+async def test_telegram_text_over_4096_characters_is_cut(bot_api: FakeBotApi) -> None:
+    """Regression (issue 8 §6): a reply longer than Telegram's 4096 characters lost its end."""
+    shape = json.loads((TG / "outbound" / "sendMessage_inline_keyboard.json").read_text(encoding="utf-8"))
+    text = "\n".join(f"{i}. Robe wax Ankara taille M, 15 000 F CFA, livraison Dakar et Thiès" for i in range(120))
+    sender = TelegramSender("123:abc", bot_api.base)
+    try:
+        reply = Reply(text=text, buttons=[Button(id="pay", title="PAYER")])
+        bot_api.fail_with = [(200, {"ok": True, "result": {"message_id": 1}}), (502, {})]
+        with pytest.raises(SendError):
+            await sender.send("5123456789", reply, idempotency_key="long")
+        assert await sender.send("5123456789", reply, idempotency_key="long") == "5123456789:1"
+    finally:
+        await sender.close()
+    bodies = bot_api.sent(5123456789)
+    assert len(bodies) == 4 and bodies[1] == bodies[2]  # the second piece retried, the first not repeated
+    pieces = [bodies[0], *bodies[2:]]
+    assert all(len(b["text"]) <= 4096 and set(b) <= set(shape) for b in pieces)
+    assert "\n".join(b["text"] for b in pieces) == text
+    assert "reply_markup" in pieces[-1] and all("reply_markup" not in b for b in pieces[:-1])

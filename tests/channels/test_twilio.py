@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator
 from email.utils import formatdate
 from pathlib import Path
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from bot import commerce
 from bot.vendors import VendorLoader
 from channels import Button, ListRow, ListSection, Reply, TemplateRef
-from channels.base import PermanentSendError, SendError
+from channels.base import NotAMessage, PermanentSendError, SendError
 from channels.twilio import (
     EMPTY_TWIML,
     SIGNATURE_HEADER,
@@ -513,7 +515,7 @@ async def test_bad_or_missing_signature_is_401_and_nothing_is_stored(
     url = f"{server.url}/webhooks/twilio/demo"
     async with server.http.post(url, data=b"\xff\xfe", headers={SIGNATURE_HEADER: "x"}) as r:
         assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_form"
-    code, _, body = await post_form(server, [("Body", "hello"), ("From", BUYER)])
+    code, _, body = await post_form(server, [("MessageSid", f"SM{2:032x}"), ("Body", "hello"), ("From", "not a phone")])
     assert code == 400 and json.loads(body)["error"]["code"] == "invalid_message"
     assert (await post_form(server, params, vendor="nobody"))[0] == 404
     await server.runtime.pipeline.idle()
@@ -616,3 +618,61 @@ async def test_the_segment_count_of_each_sms_is_recorded_in_the_transcript(
     outs = [m for m in await server.runtime.store.transcript(f"demo:sms:{BUYER}") if m.direction == "out"]
     assert [m.reply.data["sms_segments"] for m in outs] == [segments(render_text(m.reply)) for m in outs]
     assert outs[0].reply.data["sms_segments"] == 1 and outs[1].reply.data["sms_segments"] >= 2
+
+
+# issue 8 §4 and §5: WhatsApp users known only by a BSUID; signed requests that are no message
+
+BSUID = "US.13491208655302741918"
+
+
+def test_a_whatsapp_bsuid_is_kept_as_the_address_and_a_request_without_messagesid_is_no_message() -> None:
+    (e,) = parse_params(parse_form((TW / "whatsapp_from_bsuid.form").read_bytes()), "demo")
+    assert (e.channel, e.contact.address, e.contact.name, e.text) == ("whatsapp", BSUID, "Fatou", "ROBE1")
+    with pytest.raises(NotAMessage):
+        parse_params(parse_form((TW / "no_message_sid.form").read_bytes()), "demo")
+    with pytest.raises(ValueError):
+        parse_params([("MessageSid", "SM" + "d" * 32), ("From", BSUID), ("Body", "x")], "demo")  # SMS has no BSUID
+
+
+async def test_a_reply_to_a_bsuid_goes_to_whatsapp_bsuid(twilio_api: FakeTwilio) -> None:
+    sender = sender_for(twilio_api, whatsapp_from=TWILIO_NUMBER)
+    try:
+        await sender.send(BSUID, Reply(text="Bonjour", data={"channel": "whatsapp"}), idempotency_key="k")
+    finally:
+        await sender.close()
+    fields = dict(twilio_api.creates[0])
+    assert (fields["To"], fields["From"]) == (f"whatsapp:{BSUID}", f"whatsapp:{TWILIO_NUMBER}")
+
+
+async def test_twilio_whatsapp_from_a_bsuid_is_refused_with_400(
+    start_server, twilio_api: FakeTwilio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 8 §4): a correctly signed message from `whatsapp:US.…` was answered 400."""
+    vendors = twilio_vendors(tmp_path, twilio_api, monkeypatch)
+    write_vendor(vendors, {"account_sid": "${TW_SID_DEMO}", "auth_token": "${TW_TOKEN_DEMO}",
+                           "from_number": TWILIO_NUMBER, "whatsapp_from": TWILIO_NUMBER,
+                           "api_base_url": twilio_api.base})
+    server: Server = await start_server(vendors)
+    params = parse_form((TW / "whatsapp_from_bsuid.form").read_bytes())
+    code, _, _ = await post_form(server, params)
+    assert code == 200
+    await wait_creates(twilio_api, 1)
+    fields = dict(twilio_api.creates[0])
+    assert (fields["To"], fields["From"]) == (f"whatsapp:{BSUID}", f"whatsapp:{TWILIO_NUMBER}")
+
+
+async def test_twilio_post_without_messagesid_is_retried_for_days(
+    start_server, twilio_api: FakeTwilio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression (issue 8 §5): a signed POST without MessageSid got a 400, so Twilio kept retrying it."""
+    server: Server = await start_server(twilio_vendors(tmp_path, twilio_api, monkeypatch))
+    with caplog.at_level(logging.INFO, logger="palabre.webhooks"):
+        code, _, _ = await post_form(server, parse_form((TW / "no_message_sid.form").read_bytes()))
+    assert code == 200
+    assert await server.runtime.store.unprocessed_events() == []
+    assert len([r for r in caplog.records if "nothing to answer" in r.getMessage()]) == 1
+    async with server.http.get(f"{server.url}/metrics") as r:
+        assert "palabre_twilio_not_a_message_total 1" in await r.text()
+    await asyncio.sleep(0.2)
+    assert twilio_api.creates == []

@@ -437,7 +437,7 @@ async def test_secret_header_is_required_and_nothing_is_stored_without_it(
     assert fake.calls == []
     async with server.http.post(f"{server.url}/webhooks/wasender/demo", data=b"not json",
                                 headers={SIGNATURE_HEADER: SECRET}) as r:
-        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_payload"
+        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"
     assert await post(server, b"[1, 2]") == 400
     assert await post(server, text, path="/webhooks/wasender/nobody") == 404
 
@@ -654,3 +654,27 @@ def test_a_wrong_wasender_block_names_the_field(tmp_path: Path, monkeypatch: pyt
         assert re.search(rf"demo\.yaml:\d+: channels(\.wasender)?\.{field}: ", str(err.value)), str(err.value)
         # a validation error never prints a secret, not even the bad one
         assert all(secret not in str(err.value) for secret in (SECRET, API_KEY, "tiny7"))
+
+
+# issue 8 §3: senders phonenumbers does not know
+
+def test_a_sender_phonenumbers_calls_invalid_keeps_the_phone_whatsapp_gave() -> None:
+    for name in ("lid_sender_unknown_number.json", "phone_jid_unknown_number.json"):
+        (e,) = parse_payload(json.loads((WS / name).read_bytes()), "demo")
+        assert e.contact.address == "+22507123456", name
+    alt = record("L3", remoteJid="204738291047562@lid", cleanedSenderPn=None, remoteJidAlt="22507123456@s.whatsapp.net")
+    (e,) = parse_payload({"event": "messages.upsert", "data": {"messages": [alt]}}, "demo")
+    assert e.contact.address == "+22507123456"  # Baileys 7's alternate JID
+
+
+async def test_wasender_answers_an_unknown_number_at_its_lid(
+    start_server, fake: FakeWasender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 8 §3): senderPn carried the phone, yet the reply went to the @lid address,
+    and a phone JID alone was dropped, because phonenumbers called the number impossible."""
+    server: Server = await start_server(wasender_vendor(tmp_path, fake.base, monkeypatch))
+    for name in ("lid_sender_unknown_number.json", "phone_jid_unknown_number.json"):
+        assert await post(server, (WS / name).read_bytes()) == 200
+    await wait_calls(fake, 2)
+    await settle(server)
+    assert {b["to"] for b in fake.calls} == {"+22507123456"}

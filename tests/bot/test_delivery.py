@@ -140,8 +140,9 @@ def make_delivery(store: EmbeddedStore, senders: dict[str, Any], fake: FakeTime,
 
 async def queue(store: EmbeddedStore, clock: Callable[[], float], count: int = 1, *, provider: str = "meta",
                 channel: str = "whatsapp", to: str | None = None, text: str = "Votre robe est réservée",
-                inbound_age: float | None = 60.0) -> list[OutboxEntry]:
-    """Write `count` replies to the outbox as a turn would, one buyer each unless `to` is given.
+                inbound_age: float | None = 60.0, first: int = 0) -> list[OutboxEntry]:
+    """Write `count` replies to the outbox as a turn would, one buyer each (numbered from `first`) unless
+    `to` is given.
 
     The buyers' conversations get their last message `inbound_age` seconds ago (None: no conversation).
     """
@@ -149,7 +150,7 @@ async def queue(store: EmbeddedStore, clock: Callable[[], float], count: int = 1
     write = TurnWrite(event_id=f"ev-{batch}")
     conversations: dict[str, Conversation] = {}
     for i in range(count):
-        recipient = to or f"+22177{i:07d}"
+        recipient = to or f"+22177{first + i:07d}"
         conv_id = f"{VENDOR}:{channel}:{recipient}"
         if inbound_age is not None:
             conversations[conv_id] = Conversation(
@@ -332,7 +333,7 @@ async def test_the_breaker_sends_through_wasender_while_meta_is_down_and_returns
     await run(delivery, failing, fake)
     assert len(meta.calls) == 5 and not wasender.calls  # five failures in a row: the circuit opens
 
-    during = await queue(store, fake, 3)
+    during = await queue(store, fake, 3, first=5)  # other buyers: theirs wait for nothing
     await run(delivery, during, fake)
     assert len(meta.calls) == 5  # Meta is left alone
     assert sorted(wasender.keys) == sorted(e.id for e in during)
@@ -373,11 +374,11 @@ async def test_a_failed_probe_keeps_the_circuit_open(store: EmbeddedStore, fake:
     await run(delivery, await queue(store, fake, 2), fake)
 
     fake.advance(30)
-    [probe] = await queue(store, fake)
+    [probe] = await queue(store, fake, first=2)
     await run(delivery, [probe], fake)
     assert meta.keys[-1] == probe.id  # the probe went to Meta, and failed
 
-    [next_one] = await queue(store, fake)
+    [next_one] = await queue(store, fake, first=3)
     await run(delivery, [next_one], fake)
     assert wasender.keys == [next_one.id]  # open again for another probe_after
 
@@ -390,7 +391,7 @@ async def test_throttling_is_not_an_outage_and_does_not_open_the_breaker(
     meta.fail_next = [SendError("meta error 130429: Rate limit hit", retry_after=1.0) for _ in range(4)]
     await run(delivery, await queue(store, fake, 4), fake)
 
-    [entry] = await queue(store, fake)
+    [entry] = await queue(store, fake, first=4)
     await run(delivery, [entry], fake)
     assert meta.keys[-1] == entry.id and not wasender.calls
 
@@ -402,7 +403,7 @@ async def test_without_fallback_configured_meta_failures_are_only_retried(
                              breaker={"failures": 1})
     meta.down = SendError("meta error 503: Service Unavailable")
     await run(delivery, await queue(store, fake, 3), fake)
-    await run(delivery, await queue(store, fake, 1), fake)
+    await run(delivery, await queue(store, fake, 1, first=3), fake)
     assert len(meta.calls) == 4 and not wasender.calls
 
 

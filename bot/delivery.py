@@ -7,6 +7,7 @@ import hashlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from bot.delivery_policy import (
     window_closed,
 )
 from bot.metrics import Metrics
-from channels.base import Sender, SendError
+from channels.base import Sender, SendError, mask_address
 from channels.replies import Reply
 from storage import Conversation, Message, OutboxEntry, Store, TurnWrite
 from storage.coordination import Coordinator, InProcessCoordinator
@@ -47,6 +48,10 @@ CLOSED_WINDOWS_MAX = 10_000
 HORIZONS_MAX = 10_000
 # Marks the id of a reply re-sent on another of the buyer's channels: such a copy never falls back again.
 VIA = ":via:"
+# Replies held behind an earlier one keep their order by coming back this far apart.
+HOLD_STEP = 0.001
+# How long past its retry time an earlier reply may still hold the later ones back.
+BLOCK_GRACE = 30.0
 
 
 @dataclass
@@ -109,6 +114,10 @@ class Delivery:
         self.rng = rng
         self._default = DeliverySettings()
         self._inflight: set[str] = set()
+        self._lanes: dict[str, deque[OutboxEntry]] = {}
+        # conversation -> (the entry waiting for a retry, until when): later replies queue behind it
+        self._blocked: dict[str, tuple[str, float]] = {}
+        self._held: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._gates: dict[str, _Gate] = {}
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
@@ -117,13 +126,21 @@ class Delivery:
         self._horizons: dict[str, float] = {}
 
     def submit(self, entries: Iterable[OutboxEntry]) -> None:
+        """Queue entries for sending. Entries of one conversation go out one at a time, in the order
+        submitted: a reply is sent only once the provider accepted the previous one (or it failed for
+        good); other conversations stay parallel."""
         for entry in entries:
             if entry.id in self._inflight:
                 continue
             self._inflight.add(entry.id)
-            task = asyncio.create_task(self._send(entry))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            key = entry.conversation_id
+            lane = self._lanes.get(key)
+            if lane is None:
+                lane = self._lanes[key] = deque()
+                task = asyncio.create_task(self._run_lane(key, lane))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            lane.append(entry)
 
     async def sweep(self) -> int:
         """Submit every pending entry that is due (retries, deferred sends, and entries left by a crash)."""
@@ -146,18 +163,66 @@ class Delivery:
         while self._tasks and time.monotonic() < deadline:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
 
-    # one entry
-    async def _send(self, entry: OutboxEntry) -> None:
-        again: OutboxEntry | None = None
+    # one conversation's lane
+    async def _run_lane(self, key: str, lane: deque[OutboxEntry]) -> None:
         try:
-            again = await self._deliver(entry)
+            while lane:
+                head = lane[0]
+                blocked = self._blocked.get(key)
+                if blocked is not None and self.clock() > blocked[1] + BLOCK_GRACE:
+                    # The reply it waited for was handled elsewhere (another process, or lost): stop waiting.
+                    del self._blocked[key]
+                    blocked = None
+                if blocked is not None and blocked[0] != head.id:
+                    # An earlier reply waits for a retry: this one goes out after it, never before.
+                    held_until: float | None = blocked[1]
+                else:
+                    held_until = await self._send(head)
+                    if held_until is None:
+                        self._blocked.pop(key, None)
+                    else:
+                        self._blocked[key] = (head.id, held_until)
+                    lane.popleft()
+                if held_until is not None and lane:
+                    await self._hold(list(lane), held_until)
+                    lane.clear()
+        finally:
+            self._lanes.pop(key, None)
+
+    async def _hold(self, entries: list[OutboxEntry], after: float) -> None:
+        """Leave entries pending until just after `after`, in their order, for a later sweep."""
+        for i, entry in enumerate(entries, 1):
+            try:
+                await self.store.mark_outbox(entry.id, "pending", attempts=entry.attempts,
+                                             next_attempt_at=max(after, entry.next_attempt_at) + i * HOLD_STEP,
+                                             error=entry.error)
+            except Exception:
+                log.exception("could not hold entry=%s behind an earlier reply", entry.id)
+            finally:
+                self._inflight.discard(entry.id)
+
+    # one entry
+    async def _send(self, entry: OutboxEntry) -> float | None:
+        """Handle an entry until it is sent, failed for good, or left pending; then the time it waits for."""
+        current: OutboxEntry | None = entry
+        try:
+            while current is not None:
+                entry, current = current, await self._deliver(current)
+            return self._held.pop(entry.id, None)
         except Exception:
             # Typically the store: the entry stays pending and a later sweep tries it again.
             log.exception("delivery of entry=%s failed", entry.id)
+            self._held.pop(entry.id, None)
+            return entry.next_attempt_at
         finally:
             self._inflight.discard(entry.id)
-        if again is not None:
-            self.submit([again])
+
+    async def _leave_pending(self, entry: OutboxEntry, attempts: int, next_attempt_at: float,
+                             error: str | None) -> None:
+        """Keep an entry in the outbox for a later try; the replies after it in its conversation wait."""
+        await self.store.mark_outbox(entry.id, "pending", attempts=attempts, next_attempt_at=next_attempt_at,
+                                     error=error)
+        self._held[entry.id] = next_attempt_at
 
     async def _deliver(self, entry: OutboxEntry) -> OutboxEntry | None:
         """Handle one version of an entry; returns the next version when it should be retried at once."""
@@ -195,9 +260,8 @@ class Delivery:
             wait = await self._take(bucket, limit, deadline)
             if wait is not None:
                 # Waiting longer would hold a task: the store keeps the entry until its turn comes.
-                await self.store.mark_outbox(entry.id, "pending", attempts=entry.attempts,
-                                             next_attempt_at=self._defer_until(bucket, limit, wait),
-                                             error=entry.error)
+                await self._leave_pending(entry, entry.attempts, self._defer_until(bucket, limit, wait),
+                                          entry.error)
                 self.metrics.inc("palabre_replies_deferred_total")
                 return None
         if route.provider in MULTI_CHANNEL_PROVIDERS:
@@ -338,7 +402,7 @@ class Delivery:
                 del self._gates[bucket]
 
     # failures
-    async def _fail(self, entry: OutboxEntry, attempts: int, error: str) -> None:
+    async def _fail(self, entry: OutboxEntry, attempts: int, error: str, code: str | None = None) -> None:
         # The copy is written before the entry is marked failed: a crash in between retries the entry,
         # whose copy then has the same id, instead of losing the reply.
         via = await self._send_elsewhere(entry)
@@ -346,6 +410,11 @@ class Delivery:
             error = f"{error}; sent via {via} instead"
         await self.store.mark_outbox(entry.id, "failed", attempts=attempts, error=error)
         self.metrics.inc("palabre_replies_failed_total")
+        self.metrics.inc(f"palabre_replies_failed_{entry.provider}_total")
+        # One line per reply that will not arrive, readable without opening the outbox table.
+        log.warning("send failed provider=%s vendor=%s recipient=%s code=%s attempts=%d entry=%s%s",
+                    entry.provider, entry.vendor_id, mask_address(entry.recipient), code or "-", attempts,
+                    entry.id, f" (sent via {via} instead)" if via else "")
 
     async def _send_elsewhere(self, entry: OutboxEntry) -> str | None:
         """Queue a reply that failed for good on another of the buyer's channels; returns that channel.
@@ -384,12 +453,11 @@ class Delivery:
 
     async def _failed(self, entry: OutboxEntry, attempts: int, exc: SendError, policy: DeliverySettings) -> None:
         if exc.permanent or attempts >= (policy.max_attempts or self.max_attempts):
-            await self._fail(entry, attempts, str(exc))
+            await self._fail(entry, attempts, str(exc), getattr(exc, "code", None))
             return
         if exc.retry_after is not None:
             delay = max(0.0, exc.retry_after)
         else:
             delay = backoff(attempts, policy.retry_base, policy.retry_cap, self.rng)
-        await self.store.mark_outbox(entry.id, "pending", attempts=attempts,
-                                     next_attempt_at=self.clock() + delay, error=str(exc))
+        await self._leave_pending(entry, attempts, self.clock() + delay, str(exc))
         self.metrics.inc("palabre_replies_retried_total")

@@ -20,9 +20,10 @@ class Metrics:
         s[0] += 1
         s[1] += value
 
-    def render(self, gauges: dict[str, float] | None = None) -> str:
+    def render(self, gauges: dict[str, float] | None = None, counters: dict[str, float] | None = None) -> str:
+        """Prometheus text; `counters` adds ones kept elsewhere (e.g. by the store)."""
         lines: list[str] = []
-        for name, value in sorted(self.counters.items()):
+        for name, value in sorted({**self.counters, **(counters or {})}.items()):
             lines += [f"# TYPE {name} counter", f"{name} {value:g}"]
         for name, (count, total) in sorted(self.summaries.items()):
             lines += [f"# TYPE {name} summary", f"{name}_count {count:g}", f"{name}_sum {total:.6f}"]

@@ -1,6 +1,6 @@
 """Storage: the Store contract, its embedded and MongoDB backends, and Redis coordination."""
 
-from storage.base import Store
+from storage.base import ConflictError, Store
 from storage.records import (
     ChannelAccount,
     Conversation,
@@ -15,6 +15,7 @@ from storage.records import (
 
 __all__ = [
     "ChannelAccount",
+    "ConflictError",
     "Conversation",
     "Message",
     "Order",

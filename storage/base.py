@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 from channels import Event
+from storage.dead_letters import DeadLetter
 from storage.records import (
     ChannelAccount,
     Conversation,
@@ -18,6 +19,13 @@ from storage.records import (
     Timer,
     TurnWrite,
 )
+
+
+class ConflictError(RuntimeError):
+    """A turn's conversation changed since the turn loaded it: another writer got there first.
+
+    Transient for the caller: reload the conversation and run the turn again.
+    """
 
 
 class Store(ABC):
@@ -33,6 +41,15 @@ class Store(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release resources."""
+
+    def fault(self) -> str | None:
+        """What keeps the store from making writes durable right now (e.g. a checkpoint that keeps
+        failing), or None when healthy; /readyz fails while it is set."""
+        return None
+
+    def counters(self) -> dict[str, float]:
+        """Monotonic counters for /metrics, by Prometheus name."""
+        return {}
 
     # inbox
     @abstractmethod
@@ -58,7 +75,13 @@ class Store(ABC):
 
     @abstractmethod
     async def commit_turn(self, turn: TurnWrite) -> None:
-        """Write a turn's conversation, messages, outbox entries and timers; mark the event processed."""
+        """Write a turn's conversation, messages, outbox entries and timers; mark the event processed.
+
+        With `turn.expected_version` set, the write happens only if the stored conversation still has
+        that version (0 for one not stored yet) and stores it as `expected_version + 1`; otherwise
+        nothing is written and ConflictError is raised (optimistic concurrency: a turn that outlived
+        its lock can never overwrite a newer turn).
+        """
 
     @abstractmethod
     async def transcript(self, conversation_id: str) -> list[Message]:
@@ -156,3 +179,26 @@ class Store(ABC):
         self, payment_id: str, from_status: str, to_status: str
     ) -> Payment | None:
         """Conditional status change; None when the payment is not in `from_status`."""
+
+    # dead letters
+    @abstractmethod
+    async def dead_letter(self, letter: DeadLetter, turn: TurnWrite) -> None:
+        """Set an event aside as dead with its error, together with `turn` (its apology, or nothing)
+        committed as the event's turn, so the event counts as processed until it is replayed."""
+
+    @abstractmethod
+    async def dead_letters(self, vendor_id: str | None = None, limit: int = 1000) -> list[DeadLetter]:
+        """Dead letters, oldest first; only the vendor's with `vendor_id`."""
+
+    @abstractmethod
+    async def revive_event(self, event_id: str) -> Event | None:
+        """Take an event off the dead-letter list and mark it unprocessed; the event to queue again.
+
+        None when `event_id` is not a dead letter. Raises ValueError (and leaves it dead) when the
+        stored event cannot be loaded.
+        """
+
+    @abstractmethod
+    async def quarantine_unloadable(self, limit: int = 100_000) -> list[DeadLetter]:
+        """Move unprocessed events that no longer load (a poison event stored by an older version) to the
+        dead letters, so that `unprocessed_events` and start-up never fail because of one of them."""

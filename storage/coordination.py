@@ -17,9 +17,13 @@ from typing import Generic, TypeVar
 
 import redis.asyncio as aioredis
 
+from channels.base import mask_address
+
 __all__ = [
     "Coordinator",
+    "HeldLock",
     "InProcessCoordinator",
+    "LockLost",
     "LockTimeout",
     "RedisCoordinator",
     "coordinator_from_url",
@@ -32,6 +36,34 @@ _V = TypeVar("_V")
 
 class LockTimeout(TimeoutError):
     """A lock was not acquired within its `wait` seconds."""
+
+
+class LockLost(TimeoutError):
+    """A held lock expired or was taken over: another process may be in the critical section."""
+
+
+class HeldLock:
+    """What `async with coordinator.lock(key) as held` gives: whether the lock is still ours.
+
+    Check `held.lost` (or call `held.check()`) before a write the lock protects.
+    """
+
+    __slots__ = ("key", "lost")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.lost = False
+
+    def check(self) -> None:
+        """Raise LockLost if the lock was lost since it was acquired."""
+        if self.lost:
+            raise LockLost(f"lock {_for_log(self.key)} was lost while held")
+
+
+def _for_log(key: str) -> str:
+    """A lock key fit for logs: conversation keys end with the buyer's address, which is masked."""
+    head, sep, tail = key.rpartition(":")
+    return head + sep + mask_address(tail)
 
 
 def _check_ttl(ttl: float) -> None:
@@ -61,14 +93,17 @@ class Coordinator(ABC):
     """
 
     @abstractmethod
-    def lock(self, key: str, *, ttl: float = 30.0, wait: float = 30.0) -> AbstractAsyncContextManager[None]:
+    def lock(self, key: str, *, ttl: float = 30.0, wait: float = 30.0) -> AbstractAsyncContextManager[HeldLock]:
         """Mutual exclusion on `key` (e.g. one conversation) across every process sharing the backend.
 
-        Use as `async with coordinator.lock(key): ...`; the returned object is single-use.
+        Use as `async with coordinator.lock(key) as held: ...`; the returned object is single-use.
         Raises LockTimeout (a TimeoutError) if not acquired within `wait` seconds (`wait <= 0`
         tries once). Waiters of one process are served first come, first served; across
-        processes there is no ordering guarantee. The Redis lock expires after `ttl` seconds
-        so a killed process cannot hold it forever: a critical section must finish within `ttl`.
+        processes there is no ordering guarantee. The Redis lock expires `ttl` seconds after its
+        holder's last renewal, so a killed process cannot hold it forever, while a live holder
+        renews it every `ttl / 3` seconds for as long as the critical section runs. If a renewal
+        finds the lock gone (Redis unreachable for `ttl`, or the key taken over), `held.lost`
+        becomes True and a warning is logged: the holder must then not write what the lock guards.
         """
 
     @abstractmethod
@@ -127,7 +162,7 @@ class _KeyedLocks:
                 await entry.lock.acquire()
         except TimeoutError:
             self._drop(key, entry)
-            raise LockTimeout(f"lock {key!r} not acquired within {wait} s") from None
+            raise LockTimeout(f"lock {_for_log(key)} not acquired within {wait} s") from None
         except BaseException:
             self._drop(key, entry)
             raise
@@ -210,7 +245,7 @@ class InProcessCoordinator(Coordinator):
         self._cache: _ExpiringDict[str] = _ExpiringDict()
         self._buckets: _ExpiringDict[tuple[float, float]] = _ExpiringDict()
 
-    def lock(self, key: str, *, ttl: float = 30.0, wait: float = 30.0) -> AbstractAsyncContextManager[None]:
+    def lock(self, key: str, *, ttl: float = 30.0, wait: float = 30.0) -> AbstractAsyncContextManager[HeldLock]:
         _check_ttl(ttl)
         return _InProcessLock(self._keyed_locks, key, wait)
 
@@ -251,7 +286,7 @@ class InProcessCoordinator(Coordinator):
         self._buckets.clear()
 
 
-class _InProcessLock(AbstractAsyncContextManager[None]):
+class _InProcessLock(AbstractAsyncContextManager[HeldLock]):
     __slots__ = ("_key", "_keyed_locks", "_wait")
 
     def __init__(self, locks: _KeyedLocks, key: str, wait: float) -> None:
@@ -259,8 +294,9 @@ class _InProcessLock(AbstractAsyncContextManager[None]):
         self._key = key
         self._wait = wait
 
-    async def __aenter__(self) -> None:
+    async def __aenter__(self) -> HeldLock:
         await self._keyed_locks.acquire(self._key, self._wait)
+        return HeldLock(self._key)
 
     async def __aexit__(
         self,
@@ -275,6 +311,14 @@ class _InProcessLock(AbstractAsyncContextManager[None]):
 _UNLOCK_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS[1] lock key; ARGV[1] holder token; ARGV[2] ttl in ms. Extends the lock only while it holds our token.
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
@@ -333,10 +377,11 @@ class RedisCoordinator(Coordinator):
     uncontended lock costs one round trip each way. Waiters of one key inside this process queue
     on a local asyncio.Lock (FIFO, no Redis traffic) and only the head of that queue polls Redis,
     sleeping 1 ms growing to 20 ms between attempts. A Redis call already in flight is bounded by
-    the client's socket timeout, not by `wait`. If a holder overruns `ttl`, its lock may be taken
-    by another process; its release then leaves the new holder alone and logs a warning. Release
-    never raises on a Redis error (the critical section did run): it logs, and the lock expires
-    after `ttl`.
+    the client's socket timeout, not by `wait`. While held, a heartbeat task renews the lock every
+    `ttl / 3` (compare-and-expire on the holder token); if the lock is found gone, or no renewal
+    succeeded for `ttl`, the holder's `HeldLock.lost` is set and a warning logged. Its release then
+    leaves any new holder alone. Release never raises on a Redis error (the critical section did
+    run): it logs, and the lock expires after `ttl`.
     """
 
     def __init__(self, url: str, *, prefix: str = "palabre:") -> None:
@@ -344,13 +389,15 @@ class RedisCoordinator(Coordinator):
         self._prefix = prefix
         self._keyed_locks = _KeyedLocks()
         self._unlock = self._redis.register_script(_UNLOCK_LUA)
+        self._renew = self._redis.register_script(_RENEW_LUA)
         self._relock = self._redis.register_script(_RELOCK_LUA)
         self._bucket = self._redis.register_script(_BUCKET_LUA)
         self._token_prefix = secrets.token_hex(8) + ":"
         self._counter = itertools.count()
         self._cleanups: set[asyncio.Task[None]] = set()
+        self._heartbeats: set[asyncio.Task[None]] = set()
 
-    def lock(self, key: str, *, ttl: float = 30.0, wait: float = 30.0) -> AbstractAsyncContextManager[None]:
+    def lock(self, key: str, *, ttl: float = 30.0, wait: float = 30.0) -> AbstractAsyncContextManager[HeldLock]:
         _check_ttl(ttl)
         return _RedisLock(self, key, ttl, wait)
 
@@ -373,6 +420,11 @@ class RedisCoordinator(Coordinator):
         await self._redis.set(self._prefix + "cache:" + key, value, px=_ms(ttl))
 
     async def close(self) -> None:
+        # Locks still held stop being renewed, so they expire after their ttl as for a dead process.
+        for task in list(self._heartbeats):
+            task.cancel()
+        if self._heartbeats:
+            await asyncio.gather(*self._heartbeats, return_exceptions=True)
         if self._cleanups:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
         await self._redis.aclose()
@@ -392,7 +444,7 @@ class RedisCoordinator(Coordinator):
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise LockTimeout(f"lock {key!r} not acquired within {wait} s")
+                    raise LockTimeout(f"lock {_for_log(key)} not acquired within {wait} s")
                 await asyncio.sleep(min(delay, remaining))
                 delay = min(delay * 2, _POLL_MAX)
                 if await self._guarded(name, token, self._relock(keys=[name], args=[token, px])):
@@ -401,17 +453,46 @@ class RedisCoordinator(Coordinator):
             self._keyed_locks.release(key)
             raise
 
-    async def _release(self, key: str, token: str) -> None:
+    def _start_heartbeat(self, held: HeldLock, token: str, ttl: float) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._heartbeat(held, token, ttl))
+        self._heartbeats.add(task)
+        task.add_done_callback(self._heartbeats.discard)
+        return task
+
+    async def _heartbeat(self, held: HeldLock, token: str, ttl: float) -> None:
+        """Renew the lock every ttl/3 until cancelled; mark it lost if it is gone or stays unrenewed for ttl."""
+        loop = asyncio.get_running_loop()
+        name, px = self._prefix + "lock:" + held.key, _ms(ttl)
+        renewed = loop.time()
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                still_ours = bool(await self._renew(keys=[name], args=[token, px]))
+            except Exception as exc:
+                if loop.time() - renewed < ttl:
+                    logger.warning("could not renew lock %s (%s); retrying", _for_log(held.key), exc)
+                    continue
+                still_ours = False
+            if not still_ours:
+                held.lost = True
+                logger.warning("lock %s was lost while held: another process may run the same critical "
+                               "section", _for_log(held.key))
+                return
+            renewed = loop.time()
+
+    async def _release(self, key: str, token: str, held: HeldLock | None = None) -> None:
         name = self._prefix + "lock:" + key
         try:
             released = await self._guarded(name, token, self._unlock(keys=[name], args=[token]))
         except Exception:
-            logger.warning("could not release lock %r; it will expire after its ttl", key, exc_info=True)
+            logger.warning("could not release lock %s; it will expire after its ttl", _for_log(key),
+                           exc_info=True)
             return
         finally:
             self._keyed_locks.release(key)
-        if not released:
-            logger.warning("lock %r was no longer held at release: its critical section outlived ttl", key)
+        if not released and not (held and held.lost):
+            logger.warning("lock %s was no longer held at release: its critical section outlived ttl",
+                           _for_log(key))
 
     async def _guarded(self, name: str, token: str, call: Awaitable[object]) -> bool:
         """Await a lock command; if it fails or is cancelled mid-flight it may still have taken effect on
@@ -428,11 +509,12 @@ class RedisCoordinator(Coordinator):
         try:
             await self._unlock(keys=[name], args=[token])
         except Exception:
-            logger.warning("could not clear lock %r after a failed call; it will expire after its ttl", name)
+            logger.warning("could not clear lock %s after a failed call; it will expire after its ttl",
+                           _for_log(name))
 
 
-class _RedisLock(AbstractAsyncContextManager[None]):
-    __slots__ = ("_coordinator", "_key", "_token", "_ttl", "_wait")
+class _RedisLock(AbstractAsyncContextManager[HeldLock]):
+    __slots__ = ("_coordinator", "_heartbeat", "_held", "_key", "_token", "_ttl", "_wait")
 
     def __init__(self, coordinator: RedisCoordinator, key: str, ttl: float, wait: float) -> None:
         self._coordinator = coordinator
@@ -440,9 +522,13 @@ class _RedisLock(AbstractAsyncContextManager[None]):
         self._ttl = ttl
         self._wait = wait
         self._token = ""
+        self._held = HeldLock(key)
+        self._heartbeat: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> None:
+    async def __aenter__(self) -> HeldLock:
         self._token = await self._coordinator._acquire(self._key, self._ttl, self._wait)
+        self._heartbeat = self._coordinator._start_heartbeat(self._held, self._token, self._ttl)
+        return self._held
 
     async def __aexit__(
         self,
@@ -450,7 +536,11 @@ class _RedisLock(AbstractAsyncContextManager[None]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._coordinator._release(self._key, self._token)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            # gather, unlike awaiting the task, still raises if *this* task is being cancelled.
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        await self._coordinator._release(self._key, self._token, self._held)
 
 
 def coordinator_from_url(url: str | None) -> Coordinator:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import fcntl
 import json
 import os
@@ -12,7 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from channels import Event
-from storage.base import Store
+from storage.base import ConflictError, Store
+from storage.dead_letters import DeadLetter, unloadable
 from storage.records import (
     CHANNELS,
     STATUS_REPLACES,
@@ -27,6 +26,7 @@ from storage.records import (
     Timer,
     TurnWrite,
 )
+from storage.sqlite_wal import WalWriter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, processed INTEGER NOT NULL DEFAULT 0, body TEXT);
@@ -56,17 +56,6 @@ CREATE TABLE IF NOT EXISTS payments (id TEXT PRIMARY KEY, status TEXT NOT NULL, 
 """
 
 
-def _checkpoint(path: Path) -> None:
-    """Copy the WAL into the database file, on a connection of its own that lives in this thread only:
-    a cancelled waiter then never closes a connection the thread is still using."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA busy_timeout=2000")
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    finally:
-        conn.close()
-
-
 class StoreLocked(RuntimeError):
     """Another process already owns this data directory."""
 
@@ -74,23 +63,23 @@ class StoreLocked(RuntimeError):
 class EmbeddedStore(Store):
     """SQLite (WAL) in `data_dir`, for one process with no database server.
 
-    Writes run on the event loop (each takes microseconds) and are committed together
-    once per loop iteration: a writer awaits that commit, so when a write method returns
-    its data is on disk in the WAL and survives a crash of the process. Every sequence of
-    statements inside one method runs without an await, so it is atomic for this process.
-    A lock file refuses a second process on the same directory.
+    Writes run on the event loop (each takes microseconds) and are committed together once per
+    loop iteration; a write method returns once its commit is durable: with `synchronous="FULL"`
+    (the default) fsynced, so it survives a power cut (see `WalWriter`). Every sequence of
+    statements inside one method runs without an await, so it is atomic for this process. A lock
+    file refuses a second process on the same directory. `fault()` reports a WAL that cannot be
+    checkpointed or fsynced.
     """
 
     def __init__(
-        self, data_dir: str | os.PathLike[str], *, synchronous: str = "NORMAL", checkpoint_interval: float = 1.0
+        self, data_dir: str | os.PathLike[str], *, synchronous: str = "FULL", checkpoint_interval: float = 1.0
     ) -> None:
         self._dir = Path(data_dir)
         self._checkpoint_interval = checkpoint_interval
         self._synchronous = synchronous
         self._db: sqlite3.Connection | None = None
+        self._wal: WalWriter | None = None
         self._lockfile: int | None = None
-        self._pending: asyncio.Future[None] | None = None
-        self._checkpointer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -101,34 +90,51 @@ class EmbeddedStore(Store):
             os.close(fd)
             raise StoreLocked(f"{self._dir} is in use by another Palabre process") from None
         self._lockfile = fd
-        db = sqlite3.connect(self._dir / "palabre.sqlite3", isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self._synchronous}")
-        # Checkpoints copy the WAL into the database file and fsync it: done on the event loop they
-        # stall every turn for the fsync, so a background thread with its own connection does them.
-        db.execute("PRAGMA wal_autocheckpoint=0")
-        db.execute("PRAGMA busy_timeout=2000")
-        db.executescript(SCHEMA)
-        self._db = db
-        self._checkpointer = asyncio.create_task(self._checkpoint_every(self._checkpoint_interval))
+        path = self._dir / "palabre.sqlite3"
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            try:
+                wal = WalWriter(db, path, synchronous=self._synchronous,
+                                checkpoint_interval=self._checkpoint_interval)
+                db.execute("PRAGMA busy_timeout=2000")
+                db.executescript(SCHEMA)
+                wal.start()
+            except BaseException:
+                db.close()
+                raise
+        except BaseException:
+            self._release_lock()
+            raise
+        self._db, self._wal = db, wal
 
-    async def _checkpoint_every(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            await asyncio.to_thread(_checkpoint, self._dir / "palabre.sqlite3")
+    @property
+    def synchronous(self) -> str:
+        """What an acknowledged write survives: FULL (a power cut: the WAL was fsynced), else SQLite's
+        own setting on the store's connection (NORMAL or OFF: a crash of this process)."""
+        assert self._db is not None and self._wal is not None, "store not started"
+        if self._wal.fsyncs:
+            return "FULL"
+        level = self._db.execute("PRAGMA synchronous").fetchone()[0]
+        return ("OFF", "NORMAL", "FULL", "EXTRA")[level]
+
+    def fault(self) -> str | None:
+        return self._wal.fault() if self._wal is not None else None
+
+    def counters(self) -> dict[str, float]:
+        return self._wal.counters() if self._wal is not None else {}
 
     async def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
-            self._checkpointer = None
-        if self._db is not None:
-            if self._db.in_transaction:
-                self._db.commit()
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._db.close()
-            self._db = None
+        """Commit, checkpoint and close; the directory lock is released even if any of that fails."""
+        try:
+            if self._wal is not None:
+                await self._wal.close()
+        finally:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            self._release_lock()
+
+    def _release_lock(self) -> None:
         if self._lockfile is not None:
             os.close(self._lockfile)
             self._lockfile = None
@@ -145,23 +151,9 @@ class EmbeddedStore(Store):
         return self._db.execute(sql, params)
 
     async def _durable(self) -> None:
-        """Wait for the group commit that includes every write made so far."""
-        if self._pending is None:
-            loop = asyncio.get_running_loop()
-            self._pending = loop.create_future()
-            loop.call_soon(self._commit)
-        await asyncio.shield(self._pending)
-
-    def _commit(self) -> None:
-        fut, self._pending = self._pending, None
-        assert fut is not None
-        try:
-            if self._db is not None and self._db.in_transaction:
-                self._db.commit()
-        except sqlite3.Error as exc:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(None)
+        """Wait until every write made so far is committed and durable."""
+        assert self._wal is not None, "store not started"
+        await self._wal.durable()
 
     # inbox
     async def add_events(self, events: Iterable[Event]) -> list[bool]:
@@ -199,6 +191,14 @@ class EmbeddedStore(Store):
     async def commit_turn(self, turn: TurnWrite) -> None:
         if turn.conversation is not None:
             c = turn.conversation
+            if turn.expected_version is not None:
+                row = self._x("SELECT body FROM conversations WHERE id = ?", (c.id,)).fetchone()
+                stored = Conversation.model_validate_json(row[0]).version if row else 0
+                if stored != turn.expected_version:
+                    # No conversation id in the message: it holds the buyer's address.
+                    raise ConflictError(f"conversation is at version {stored}, the turn expected "
+                                        f"{turn.expected_version}")
+                c = c.model_copy(update={"version": turn.expected_version + 1})
             self._w(
                 "INSERT INTO conversations (id, body) VALUES (?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET body = excluded.body",
@@ -422,3 +422,56 @@ class EmbeddedStore(Store):
                 (to_status, payment.model_dump_json(), payment_id))
         await self._durable()
         return payment
+
+    # dead letters
+    def _dead_letter_table(self) -> None:
+        # Created on first use rather than in SCHEMA: data folders made by older versions gain it too.
+        self._x("CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, vendor TEXT NOT NULL, "
+                "dead_at REAL NOT NULL, body TEXT NOT NULL)")
+
+    async def dead_letter(self, letter: DeadLetter, turn: TurnWrite) -> None:
+        self._dead_letter_table()
+        self._w("INSERT OR REPLACE INTO dead_letters (id, vendor, dead_at, body) VALUES (?, ?, ?, ?)",
+                (letter.event_id, letter.vendor_id, letter.dead_at, letter.model_dump_json()))
+        # Same group commit as the turn: the letter and the processed mark land together.
+        await self.commit_turn(turn)
+
+    async def dead_letters(self, vendor_id: str | None = None, limit: int = 1000) -> list[DeadLetter]:
+        self._dead_letter_table()
+        if vendor_id is None:
+            rows = self._x("SELECT body FROM dead_letters ORDER BY dead_at, rowid LIMIT ?", (limit,)).fetchall()
+        else:
+            rows = self._x("SELECT body FROM dead_letters WHERE vendor = ? ORDER BY dead_at, rowid LIMIT ?",
+                           (vendor_id, limit)).fetchall()
+        return [DeadLetter.model_validate_json(r[0]) for r in rows]
+
+    async def revive_event(self, event_id: str) -> Event | None:
+        self._dead_letter_table()
+        row = self._x("SELECT e.body FROM dead_letters d LEFT JOIN events e ON e.id = d.id WHERE d.id = ?",
+                      (event_id,)).fetchone()
+        if row is None:
+            return None
+        if row[0] is None:
+            raise ValueError(f"event {event_id} is not in the inbox")
+        event = Event.model_validate_json(row[0])
+        self._w("DELETE FROM dead_letters WHERE id = ?", (event_id,))
+        self._w("UPDATE events SET processed = 0 WHERE id = ?", (event_id,))
+        await self._durable()
+        return event
+
+    async def quarantine_unloadable(self, limit: int = 100_000) -> list[DeadLetter]:
+        self._dead_letter_table()
+        rows = self._x("SELECT id, body FROM events WHERE processed = 0 ORDER BY rowid LIMIT ?", (limit,)).fetchall()
+        letters = []
+        for event_id, body in rows:
+            try:
+                Event.model_validate_json(body)
+            except ValueError as exc:
+                letters.append(unloadable(event_id, body, exc))
+        for letter in letters:
+            self._w("INSERT OR REPLACE INTO dead_letters (id, vendor, dead_at, body) VALUES (?, ?, ?, ?)",
+                    (letter.event_id, letter.vendor_id, letter.dead_at, letter.model_dump_json()))
+            self._w("UPDATE events SET processed = 1 WHERE id = ?", (letter.event_id,))
+        if letters:
+            await self._durable()
+        return letters

@@ -163,10 +163,15 @@ class ChannelAccount(BaseModel):
 
 
 class TurnWrite(BaseModel):
-    """Everything one turn changes, written together: the event is marked processed last."""
+    """Everything one turn changes, written together: the event is marked processed last.
+
+    `expected_version` is the version the turn loaded the conversation at (0 for a new one); when set,
+    `Store.commit_turn` refuses the write with ConflictError if the stored version has moved since.
+    """
 
     event_id: str
     conversation: Conversation | None = None
+    expected_version: int | None = None
     messages: list[Message] = Field(default_factory=list)
     outbox: list[OutboxEntry] = Field(default_factory=list)
     timers: list[Timer] = Field(default_factory=list)

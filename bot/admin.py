@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
@@ -10,7 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import numbers
-from bot.errors import ApiError, read_json
+from bot.http import ApiError, read_body, read_json, require_bearer, secure_equal
 from bot.runtime import RUNTIME, Runtime
 from bot.vendors import Vendor
 from bot.webhooks.wasender import connection_state
@@ -22,7 +21,6 @@ DISABLED = "admin API disabled: set PALABRE_ADMIN_TOKEN"
 # What Palabre reads (docs/channels/wasender.md): upsert carries incoming messages and our echoes.
 WEBHOOK_EVENTS = ("messages.upsert", "messages.update", "session.status")
 CSV_TYPES = frozenset({"text/csv", "text/plain", "application/csv", "application/vnd.ms-excel"})
-READ_CHUNK = 64 * 1024
 
 
 def _runtime(request: web.Request) -> Runtime:
@@ -31,11 +29,7 @@ def _runtime(request: web.Request) -> Runtime:
     token = rt.settings.admin_token
     if not token:
         raise ApiError(403, "admin_disabled", DISABLED)
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        log.warning("admin API: %s %s refused (%s token)", request.method, request.path,
-                    "wrong" if given.strip() else "missing")
-        raise ApiError(401, "unauthorized", "send the header Authorization: Bearer <PALABRE_ADMIN_TOKEN>")
+    require_bearer(request, token, "PALABRE_ADMIN_TOKEN")
     return rt
 
 
@@ -162,7 +156,7 @@ async def register_webhook(request: web.Request) -> web.Response:
     theirs = session.get("webhook_secret")
     if not isinstance(theirs, str) or not theirs:
         secret = "not returned"
-    elif hmac.compare_digest(theirs.encode(), config.webhook_secret.encode()):
+    elif secure_equal(theirs, config.webhook_secret):
         secret = "matches"
     else:
         secret = "differs"
@@ -186,27 +180,13 @@ async def register_webhook(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
-async def _read_capped(request: web.Request, limit: int) -> bytes:
-    too_large = ApiError(413, "body_too_large", f"the file is larger than {limit // (1024 * 1024)} MB: split it")
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def import_numbers(request: web.Request) -> web.Response:
     """A CSV of numbers in the body (text/csv): imported, used at once, and the report returned."""
     rt = _runtime(request)
     if request.content_type not in CSV_TYPES:
         raise ApiError(415, "unsupported_media_type", "send the file as text/csv")
     # Read here rather than with the app's body limit: 10 000 rows may exceed it.
-    data = await _read_capped(request, numbers.MAX_BYTES)
+    data = await read_body(request, numbers.MAX_BYTES, what="the file")
     try:
         report = await numbers.import_and_apply(rt, data)
     except numbers.CsvInvalid as exc:

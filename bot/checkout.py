@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 import logging
 
 import aiohttp
 from aiohttp import web
 
-from bot.errors import ApiError
+from bot.http import ApiError, header, parse_json, read_body, read_form
 from bot.payments import METHOD_LABELS, SIGNATURE_HEADER, sign, verify
 from bot.runtime import RUNTIME, Runtime
 from channels import Event
@@ -72,7 +71,7 @@ async def checkout_page(request: web.Request) -> web.Response:
 async def checkout_submit(request: web.Request) -> web.Response:
     rt: Runtime = request.app[RUNTIME]
     payment = await _open_payment(rt, request.match_info["payment_id"])
-    form = await request.post()
+    form = await read_form(request)
     outcome = form.get("outcome")
     if outcome not in ("paid", "failed"):
         raise ApiError(400, "invalid_outcome", "form field 'outcome' must be 'paid' or 'failed'")
@@ -124,13 +123,14 @@ async def payment_webhook(request: web.Request) -> web.Response:
         raise ApiError(404, "unknown_psp", f"no payment provider '{psp}'")
     if vendor_id not in rt.vendors:
         raise ApiError(404, "unknown_vendor", f"no vendor '{vendor_id}'")
-    raw = await request.read()
-    if not verify(rt.psp.secret, raw, request.headers.get(SIGNATURE_HEADER)):
+    raw = await read_body(request)
+    # header() lets only ASCII through: verify's compare_digest raises on a non-ASCII str.
+    if not verify(rt.psp.secret, raw, header(request, SIGNATURE_HEADER)):
         raise ApiError(401, "invalid_signature", "the webhook signature does not match")
+    body = parse_json(raw)
     try:
-        body = json.loads(raw)
         payment_id, status = str(body["id"]), str(body["status"])
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         raise ApiError(400, "invalid_body", "expected JSON with 'id' and 'status'") from None
     # A webhook is a trigger, not proof: compare it with our own record of the payment.
     payment = await rt.store.get_payment(payment_id)
@@ -151,3 +151,12 @@ async def payment_webhook(request: web.Request) -> web.Response:
     )
     (fresh,) = await rt.pipeline.ingest([event])
     return web.json_response({"status": "accepted" if fresh else "duplicate"})
+
+
+def routes() -> list[web.RouteDef]:
+    """The sandbox PSP: checkout pages and its webhook; development only (see bot/modes.py)."""
+    return [
+        web.get("/pay/sandbox/{payment_id}", checkout_page),
+        web.post("/pay/sandbox/{payment_id}", checkout_submit),
+        web.post("/webhooks/payments/{psp}/{vendor}", payment_webhook),
+    ]

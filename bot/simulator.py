@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import json
 from pathlib import Path
 
 from aiohttp import web
 
-from bot.errors import ApiError, read_json
+from bot.http import ApiError, read_json, require_bearer, secure_equal
 from bot.runtime import RUNTIME, Runtime
 from bot.vendors import Vendor
 from channels.simulator import SimulatorInputError, parse_message
@@ -14,8 +16,16 @@ from channels.simulator import SimulatorInputError, parse_message
 PAGE = (Path(__file__).parent / "static" / "simulator.html").read_text(encoding="utf-8")
 
 
-def _vendor(request: web.Request) -> tuple[Runtime, Vendor]:
+def _vendor(request: web.Request, *, token_in_query: bool = False) -> tuple[Runtime, Vendor]:
+    """The vendor of the URL, once the caller may use the simulator (see bot/modes.py).
+
+    With PALABRE_SIMULATOR_TOKEN set, every call needs `Authorization: Bearer <token>`; the page, which a
+    browser opens by its address, also takes `?token=` (`token_in_query`), and its script sends the header.
+    """
     rt: Runtime = request.app[RUNTIME]
+    expected = rt.settings.simulator_token
+    if expected and not (token_in_query and secure_equal(request.query.get("token"), expected)):
+        require_bearer(request, expected, "PALABRE_SIMULATOR_TOKEN")
     vendor = rt.vendors.get(request.match_info["vendor"])
     if vendor is None:
         raise ApiError(404, "unknown_vendor", f"no vendor '{request.match_info['vendor']}'")
@@ -63,9 +73,16 @@ async def get_messages(request: web.Request) -> web.Response:
     return web.json_response({"contact": contact, "messages": out})
 
 
+def _js_string(value: str) -> str:
+    # A JSON string is a JS string; `<` escaped so that no value can close the <script> element.
+    return json.dumps(value).replace("<", "\\u003c")
+
+
 async def page(request: web.Request) -> web.Response:
-    _, vendor = _vendor(request)
-    doc = PAGE.replace("{{VENDOR_ID}}", vendor.id).replace("{{VENDOR_NAME}}", vendor.config.name)
+    """The chat page; the vendor's name is escaped (vendor files are untrusted)."""
+    _, vendor = _vendor(request, token_in_query=True)
+    doc = (PAGE.replace("{{VENDOR_ID_JS}}", _js_string(vendor.id))
+           .replace("{{VENDOR_NAME}}", html.escape(vendor.config.name)))
     return web.Response(text=doc, content_type="text/html")
 
 

@@ -6,8 +6,10 @@ import logging
 
 from aiohttp import web
 
-from bot.errors import ApiError
+from bot.http import ApiError, header
 from bot.runtime import RUNTIME
+from bot.webhooks.ignored import unless_not_a_message
+from bot.webhooks.intake import accept, channel_config, parse_events, read_raw
 from channels import twilio
 
 log = logging.getLogger("palabre.webhooks.twilio")
@@ -28,36 +30,33 @@ def public_url(request: web.Request, config: twilio.Config, public_base: str | N
         return base + (f"?{query}" if query else "") + hash_ + fragment
     if public_base:
         return public_base.rstrip("/") + path_qs
-    return f"{request.scheme}://{request.host}{path_qs}"
+    return f"{request.scheme}://{header(request, 'Host') or request.host}{path_qs}"
 
 
 async def twilio_webhook(request: web.Request) -> web.Response:
     """Incoming SMS/WhatsApp messages and status callbacks of one vendor (401 when the signature is wrong)."""
     vendor_id = request.match_info["vendor"]
     rt = request.app[RUNTIME]
-    vendor = rt.vendors.get(vendor_id)
-    config = vendor.config.channels.get("twilio") if vendor else None
-    if config is None:
-        raise ApiError(404, "unknown_vendor", f"no vendor '{vendor_id}' with a Twilio channel")
-    header = request.headers.get(twilio.SIGNATURE_HEADER)
-    if not header:
+    config: twilio.Config = channel_config(rt, vendor_id, "twilio", "Twilio")
+    signature = header(request, twilio.SIGNATURE_HEADER)
+    if not signature:
         log.warning("twilio webhook rejected vendor=%s: no signature header", vendor_id)
         raise ApiError(401, "invalid_signature", "the X-Twilio-Signature header is missing or wrong")
-    raw = await request.read()
+    raw = await read_raw(request)
     try:
         params = twilio.parse_form(raw)
     except ValueError:
         raise ApiError(400, "invalid_form", "the body is not a UTF-8 form") from None
     urls = twilio.url_candidates(public_url(request, config, rt.settings.public_url))
-    if not twilio.verify(config.auth_token, urls, params, header):
+    if not twilio.verify(config.auth_token, urls, params, signature):
         log.warning("twilio webhook rejected vendor=%s: signature does not match %s", vendor_id, urls[0])
         raise ApiError(401, "invalid_signature", "the X-Twilio-Signature header is missing or wrong")
-    try:
-        events = twilio.parse_params(params, vendor_id, outbound_id=request.query.get("outbound_id"))
-    except ValueError as exc:
-        raise ApiError(400, "invalid_message", f"not a Twilio messaging webhook: {exc}") from None
-    if events:
-        await rt.pipeline.ingest(events)
+    outbound_id = request.query.get("outbound_id")
+    events = await parse_events(
+        "twilio", vendor_id, lambda: unless_not_a_message(
+            rt, "twilio", vendor_id, lambda: twilio.parse_params(params, vendor_id, outbound_id=outbound_id)),
+        "invalid_message", "not a Twilio messaging webhook", explained=ValueError)
+    await accept(rt, events)
     if twilio.is_status_callback(params):
         return web.Response(status=200, text="")
     # Replies go out through the outbox and the REST API; a <Message> here would send a second, untracked one.

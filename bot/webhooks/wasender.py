@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import time
@@ -14,8 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.errors import ApiError
+from bot.http import ApiError, header, parse_json, secure_equal
 from bot.runtime import RUNTIME, Runtime
+from bot.webhooks.intake import accept, parse_events, read_raw
 from channels import Event, wasender
 
 log = logging.getLogger("palabre.webhooks.wasender")
@@ -79,10 +79,10 @@ def _matches(config: wasender.Config, value: str) -> bool:
     phone = wasender.to_e164(value)
     if phone is not None and phone == config.phone_number:
         return True
-    if config.instance_id and hmac.compare_digest(config.instance_id.encode(), value.encode()):
+    if secure_equal(value, config.instance_id):
         return True
     # Wasender's examples put the session's API key in `sessionId`; compared like the secret it is.
-    return hmac.compare_digest(config.api_key.encode(), value.encode())
+    return secure_equal(value, config.api_key)
 
 
 def _scan(rt: Runtime, value: str) -> str | None:
@@ -139,15 +139,18 @@ async def vendor_for_number(rt: Runtime, number_or_instance_id: str) -> str | No
     return found
 
 
-async def _vendor_of_payload(rt: Runtime, payload: Any, header: str | None) -> str | None:
-    for value in wasender.session_ids(payload):
+async def _vendor_of_payload(rt: Runtime, payload: Any, signature: str | None) -> str | None:
+    ids = await parse_events("wasender", None, lambda: wasender.session_ids(payload), "invalid_payload",
+                             "the body is not a Wasender webhook object")
+    for value in ids:
         vendor_id = await vendor_for_number(rt, value)
         if vendor_id is not None:
             return vendor_id
     # No identifier we know (Wasender's message examples carry none): the secret itself names the vendor.
-    if not header:
+    if not signature:
         return None
-    found = [v for v in rt.vendors if (c := _config(rt, v)) is not None and wasender.verify(c.webhook_secret, header)]
+    found = [v for v in rt.vendors
+             if (c := _config(rt, v)) is not None and wasender.verify(c.webhook_secret, signature)]
     return found[0] if len(found) == 1 else None
 
 
@@ -210,10 +213,7 @@ async def _link_statuses(rt: Runtime, vendor_id: str, payload: Any, events: list
 
 
 def _json(raw: bytes) -> Any:
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_payload", "the body is not JSON") from None
+    payload = parse_json(raw)
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_payload", "the body is not a Wasender webhook object")
     return payload
@@ -223,35 +223,31 @@ async def handle(request: web.Request, vendor_id: str | None) -> web.Response:
     """Authenticate (the header is the vendor's secret), parse, persist, then 200. Any route takes any
     Wasender event, since a session has a single webhook URL for all of them."""
     rt = request.app[RUNTIME]
-    header = request.headers.get(wasender.SIGNATURE_HEADER)
-    raw = await request.read()
+    signature = header(request, wasender.SIGNATURE_HEADER)
+    raw = await read_raw(request)
     payload: Any = None
     if vendor_id is None:
         payload = _json(raw)
-        vendor_id = await _vendor_of_payload(rt, payload, header)
+        vendor_id = await _vendor_of_payload(rt, payload, signature)
         if vendor_id is None:
             log.warning("wasender webhook on the shared URL matched no vendor (no known session id or secret)")
             raise ApiError(401, "unknown_session", "no vendor matches this session and secret")
     config = _config(rt, vendor_id)
     if config is None:
-        raise ApiError(404, "unknown_vendor", f"no vendor '{vendor_id}' with a Wasender channel")
-    if not wasender.verify(config.webhook_secret, header):
+        raise ApiError(404, "unknown_vendor", f"no vendor '{vendor_id[:64]}' with a Wasender channel")
+    if not wasender.verify(config.webhook_secret, signature):
         log.warning("wasender webhook rejected for vendor=%s: %s secret header", vendor_id,
-                    "missing" if not header else "wrong")
+                    "missing" if not signature else "wrong")
         raise ApiError(401, "invalid_signature", "the X-Webhook-Signature header is missing or wrong")
     if payload is None:
         payload = _json(raw)
-    try:
-        events = wasender.parse_payload(payload, vendor_id)
-    except ValueError:
-        raise ApiError(400, "invalid_payload", "the body is not a Wasender webhook object") from None
-    status = wasender.session_status(payload)
+    known = vendor_id
+    events, status = await parse_events(
+        "wasender", known, lambda: (wasender.parse_payload(payload, known), wasender.session_status(payload)),
+        "invalid_payload", "the body is not a Wasender webhook object")
     if status is not None:
         record_connection(rt, vendor_id, status)
-    events = await _link_statuses(rt, vendor_id, payload, events)
-    if events:
-        await rt.pipeline.ingest(events)
-    return web.json_response({"ok": True})
+    return await accept(rt, await _link_statuses(rt, vendor_id, payload, events))
 
 
 async def vendor_webhook(request: web.Request) -> web.Response:

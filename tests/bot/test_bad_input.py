@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from bot.payments import SIGNATURE_HEADER, sign
 from tests.conftest import Server, vendor_dir
@@ -179,3 +180,150 @@ async def test_health_ready_and_metrics(start_server) -> None:
         text = await r.text()
         assert re.search(r"^palabre_turns_total 1$", text, re.M)
         assert re.search(r"^palabre_events_received_total 1$", text, re.M)
+
+
+# ---------------------------------------------------------------- §4: malformed requests never answer 500
+
+ADMIN_TOKEN = "admin-token-for-bad-input"
+DEEP = b"[" * 100_000 + b"]" * 100_000  # json.loads raises RecursionError on it
+NON_UTF8 = b"\xff\xfe\xc3("  # bytes no UTF-8 decoder accepts
+CHANNEL_SECRETS = {
+    "TG_TOKEN_ALL": "123:telegram-bot-token", "TG_SECRET_ALL": "tg-secret-4a7c",
+    "WA_TOKEN_ALL": "EAAG-meta-access-token", "WA_APP_SECRET_ALL": "meta-app-secret-91d2",
+    "WA_VERIFY_ALL": "meta-verify-token-77", "WS_KEY_ALL": "wasender-session-key-5e1",
+    "WS_SECRET_ALL": "wasender-webhook-secret-3f0", "TW_SID_ALL": "AC" + "3f" * 16,
+    "TW_TOKEN_ALL": "twilio-auth-token-88aa", "SG_KEY_ALL": "SG.sendgrid-key-not-real",
+    "SG_INBOUND_ALL": "sendgrid-inbound-path-token-c3",
+}
+
+
+def every_channel_vendor(tmp_path: Path, monkeypatch, api_base: str, **changes: Any) -> Path:
+    """The demo vendor reachable on every provider, its secrets in the environment, its APIs at `api_base`."""
+    import yaml
+
+    from tests.conftest import EXAMPLES
+
+    for name, value in CHANNEL_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    data = yaml.safe_load((EXAMPLES / "demo.yaml").read_text(encoding="utf-8"))
+    data["channels"] = {
+        "telegram": {"bot_token": "${TG_TOKEN_ALL}", "webhook_secret": "${TG_SECRET_ALL}", "api_base_url": api_base},
+        "meta": {"phone_number_id": 109876543210987, "access_token": "${WA_TOKEN_ALL}",
+                 "app_secret": "${WA_APP_SECRET_ALL}", "verify_token": "${WA_VERIFY_ALL}", "api_base_url": api_base},
+        "wasender": {"phone_number": "+221770001122", "instance_id": "inst-all-01", "api_key": "${WS_KEY_ALL}",
+                     "webhook_secret": "${WS_SECRET_ALL}", "api_base_url": api_base},
+        "twilio": {"account_sid": "${TW_SID_ALL}", "auth_token": "${TW_TOKEN_ALL}", "from_number": "+33757001234",
+                   "api_base_url": api_base},
+        "email": {"from_address": "boutique@mail.example.sn", "from_name": "Boutique", "transport": "sendgrid",
+                  "api_key": "${SG_KEY_ALL}", "inbound_token": "${SG_INBOUND_ALL}", "api_base_url": api_base},
+    }
+    data.update(changes)
+    d = tmp_path / f"all-channels-{len(list(tmp_path.glob('all-channels-*')))}"
+    d.mkdir()
+    (d / "demo.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return d
+
+
+async def raw_request(url: str, method: str, path: str, headers: list[tuple[bytes, bytes]] = (),
+                      body: bytes = b"") -> tuple[int, bytes]:
+    """One HTTP/1.1 request written byte for byte (no client library re-encodes the headers)."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port), 5)
+    try:
+        head = [f"{method} {path} HTTP/1.1".encode(), f"Host: {parts.netloc}".encode(), b"Connection: close",
+                f"Content-Length: {len(body)}".encode(), *(k + b": " + v for k, v in headers)]
+        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = response.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+async def all_channels(start_server, tmp_path: Path, monkeypatch) -> Server:
+    return await start_server(every_channel_vendor(tmp_path, monkeypatch, "http://127.0.0.1:9"),
+                              admin_token=ADMIN_TOKEN)
+
+
+def _json_error(status: int, body: bytes) -> str:
+    assert 400 <= status < 500, (status, body[:300])
+    return json.loads(body)["error"]["code"]
+
+
+async def test_deeply_nested_json_is_a_400_not_a_recursion_error(start_server, tmp_path: Path, monkeypatch) -> None:
+    import hashlib
+    import hmac
+
+    server = await all_channels(start_server, tmp_path, monkeypatch)
+    meta_sig = "sha256=" + hmac.new(CHANNEL_SECRETS["WA_APP_SECRET_ALL"].encode(), DEEP, hashlib.sha256).hexdigest()
+    json_type = (b"Content-Type", b"application/json")
+    requests = {
+        "/simulator/demo/messages": [json_type],
+        "/webhooks/wasender": [json_type],  # parsed before authentication: the secret is not even needed
+        "/webhooks/wasender/demo": [json_type, (b"X-Webhook-Signature", CHANNEL_SECRETS["WS_SECRET_ALL"].encode())],
+        "/webhooks/telegram/demo": [json_type, (b"X-Telegram-Bot-Api-Secret-Token",
+                                                CHANNEL_SECRETS["TG_SECRET_ALL"].encode())],
+        "/webhooks/meta/demo": [json_type, (b"X-Hub-Signature-256", meta_sig.encode())],
+        "/api/admin/vendors/demo/numbers/webhook": [json_type, (b"Authorization", f"Bearer {ADMIN_TOKEN}".encode())],
+    }
+    for path, headers in requests.items():
+        status, body = await raw_request(server.url, "POST", path, headers, DEEP)
+        assert _json_error(status, body) in ("invalid_json", "too_deep"), path
+
+
+async def test_non_utf8_bytes_in_a_secret_header_are_refused_not_a_500(
+    start_server, tmp_path: Path, monkeypatch
+) -> None:
+    server = await all_channels(start_server, tmp_path, monkeypatch)
+    json_type = (b"Content-Type", b"application/json")
+    form_type = (b"Content-Type", b"application/x-www-form-urlencoded")
+    cases = [
+        ("/webhooks/telegram/demo", b"X-Telegram-Bot-Api-Secret-Token", json_type, b'{"update_id": 1}'),
+        ("/webhooks/wasender/demo", b"X-Webhook-Signature", json_type, b'{"event": "messages.received"}'),
+        ("/webhooks/wasender", b"X-Webhook-Signature", json_type, b'{"event": "messages.received"}'),
+        ("/webhooks/twilio/demo", b"X-Twilio-Signature", form_type, b"From=%2B221771234567&Body=ROBE1"),
+        ("/webhooks/meta/demo", b"X-Hub-Signature-256", json_type, b"{}"),
+        ("/api/admin/vendors/demo/numbers", b"Authorization", json_type, b""),
+    ]
+    for path, name, ctype, body in cases:
+        for value in (NON_UTF8, "é".encode(), b"Bearer " + NON_UTF8, "sha256=é".encode()):
+            method = "GET" if path.startswith("/api/admin/vendors/demo/numbers") else "POST"
+            status, answer = await raw_request(server.url, method, path, [ctype, (name, value)], body)
+            assert _json_error(status, answer) in ("invalid_header", "invalid_secret", "invalid_signature",
+                                                  "unauthorized", "unknown_session"), (path, value)
+    assert await server.runtime.store.transcript("demo:whatsapp:+221771234567") == []
+
+
+async def test_sandbox_signature_with_a_non_ascii_character_is_a_400(start_server) -> None:
+    server: Server = await start_server()
+    link = await _link(server)
+    payment = await server.runtime.store.get_payment(link.rsplit("/", 1)[1])
+    body = server.runtime.psp.webhook_body(payment.model_copy(update={"status": "paid"}))
+    path = "/webhooks/payments/sandbox/demo"
+    for value in ("sha256=é".encode(), b"sha256=" + NON_UTF8):
+        status, answer = await raw_request(server.url, "POST", path, [(b"Content-Type", b"application/json"),
+                                                                      (SIGNATURE_HEADER.encode(), value)], body)
+        assert status == 400 and json.loads(answer)["error"]["code"] == "invalid_header"
+    assert (await server.runtime.store.get_payment(payment.id)).status == "pending"
+
+
+async def test_malformed_multipart_on_the_checkout_page_is_a_400(start_server) -> None:
+    server: Server = await start_server()
+    link = await _link(server)
+    path = "/" + link.split("/", 3)[3]
+    bodies = [
+        (b"multipart/form-data; boundary=xx", b"--xx\r\nContent-Disposition: form-data\r\n\r\npaid\r\n--xx--\r\n"),
+        (b"multipart/form-data; boundary=xx", b"--xx\r\nno headers end here"),
+        (b"multipart/form-data", b"--xx\r\n\r\n"),
+        (b"multipart/form-data; boundary=xx", b"garbage before any boundary"),
+        (b"application/x-www-form-urlencoded; charset=no-such-charset", b"outcome=paid"),
+    ]
+    for ctype, body in bodies:
+        status, answer = await raw_request(server.url, "POST", path, [(b"Content-Type", ctype)], body)
+        assert 400 <= status < 500, (ctype, body, status, answer[:300])
+    payment = await server.runtime.store.get_payment(link.rsplit("/", 1)[1])
+    assert payment is not None and payment.status == "pending"

@@ -12,20 +12,25 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot import commerce, numbers
+from bot import numbers
+from bot.actions import build_registry
 from bot.adapters import channel_module
+from bot.campaigns.service import Campaigns
 from bot.delivery import Delivery
+from bot.inbox import Inbox
 from bot.metrics import Metrics
 from bot.payments import SandboxPSP
 from bot.pipeline import Pipeline
+from bot.pipeline.partitions import only_one
+from bot.pipeline.stock_lock import stock_locked
 from bot.settings import Settings
 from bot.timers import TimerWorker
 from bot.vendors import Vendor, VendorLoader
 from channels.base import Sender
 from channels.simulator import SimulatorSender
-from dialogs import Registry
 from storage import Store
 from storage.coordination import coordinator_from_url
+from storage.streams import StreamBus
 
 log = logging.getLogger("palabre")
 
@@ -40,11 +45,14 @@ async def every(interval: float, job: Callable[[], Awaitable[object]], what: str
         await asyncio.sleep(interval)
 
 
-def make_store(settings: Settings) -> Store:
+def make_store(settings: Settings, *, serving: bool = False) -> Store:
+    """The configured store; a `serving` process on MongoDB without Redis holds the database alone."""
     if settings.mongodb_uri:
         from storage.mongo import MongoStore
 
-        return MongoStore(settings.mongodb_uri, settings.mongodb_db)
+        return MongoStore(settings.mongodb_uri, settings.mongodb_db,
+                          single_process=serving and not settings.redis_url,
+                          write_concern=settings.mongodb_write_concern)
     from storage.embedded import EmbeddedStore
 
     return EmbeddedStore(settings.data_dir)
@@ -60,7 +68,8 @@ def channel_senders(vendors: dict[str, Vendor]) -> dict[str, Sender]:
 
 
 def load_vendors(directory: str) -> dict[str, Vendor]:
-    return VendorLoader(commerce.register(Registry())).load_dir(directory)
+    """The vendors of a folder, their dialogs naming built-in and operator actions (bot/actions.py)."""
+    return VendorLoader(build_registry()).load_dir(directory)
 
 
 class Runtime:
@@ -79,8 +88,13 @@ class Runtime:
         self.vendors = vendors
         self.clock = clock
         self.metrics = Metrics()
-        self.store = store or make_store(settings)
+        self.store = store or make_store(settings, serving=True)
         self.coordinator = coordinator_from_url(settings.redis_url)
+        if settings.stock_lock and settings.redis_url:
+            self.store = stock_locked(self.store, self.coordinator)
+        # With Redis, the work is spread over stream partitions shared by every process (bot/pipeline).
+        streams = StreamBus(settings.redis_url, partitions=settings.partitions, lease_ttl=settings.lease_ttl) \
+            if settings.redis_url and settings.partitions > 0 else None
         self.psp = SandboxPSP(self.store, settings.base_url, settings.sandbox_psp_secret)
         self.senders: dict[str, Sender] = {"simulator": SimulatorSender(), **channel_senders(vendors),
                                            **(senders or {})}
@@ -88,14 +102,20 @@ class Runtime:
                                  settings={v.id: v.config.delivery for v in vendors.values()},
                                  max_attempts=settings.outbox_max_attempts, clock=clock)
         self.pipeline = Pipeline(self.store, self.coordinator, vendors, self.psp, self.delivery, self.metrics,
-                                 distributed=bool(settings.redis_url), clock=clock)
+                                 distributed=bool(settings.redis_url), clock=clock,
+                                 max_attempts=settings.turn_max_attempts, streams=streams)
         self.timers = TimerWorker(self.store, self.pipeline, clock)
+        self.inbox = Inbox(self)
+        self.campaigns = Campaigns(self)
+        self.pipeline.turn_listeners.append(self.inbox.after_turn)
         self.http: aiohttp.ClientSession | None = None
         self._background: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.store.start()
+        await self.inbox.start()
+        await self.campaigns.start()
         await numbers.apply_stored(self)  # imported WhatsApp numbers, before anything is sent or received
         for vendor in self.vendors.values():
             channels = vendor.config.channels
@@ -108,10 +128,20 @@ class Runtime:
         recovered = await self.pipeline.recover()
         if recovered:
             log.warning("recovered %d unprocessed events", recovered)
+        await self.pipeline.start()
         await self.delivery.sweep()
+        fire_due, sweep = self.timers.fire_due, self.delivery.sweep
+        if self.settings.redis_url:
+            # One process at a time sweeps (the others skip that round): timers fire and the outbox
+            # drains once cluster-wide, and the store is not polled by every process.
+            def fire_due() -> Awaitable[None]:
+                return only_one(self.coordinator, "timers", self.timers.fire_due)
+
+            def sweep() -> Awaitable[None]:
+                return only_one(self.coordinator, "outbox", self.delivery.sweep)
         self._background = [
-            asyncio.create_task(every(self.settings.timer_interval, self.timers.fire_due, "timer sweep")),
-            asyncio.create_task(every(self.settings.outbox_interval, self.delivery.sweep, "outbox sweep")),
+            asyncio.create_task(every(self.settings.timer_interval, fire_due, "timer sweep")),
+            asyncio.create_task(every(self.settings.outbox_interval, sweep, "outbox sweep")),
         ]
 
     async def stop(self) -> None:
@@ -120,9 +150,11 @@ class Runtime:
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.campaigns.stop()  # no new broadcast entries once the outbox is drained below
         if self._spawned:
             await asyncio.wait(set(self._spawned), timeout=5)
         await self.pipeline.idle(timeout=10)
+        await self.pipeline.stop()  # turns still retrying stay unprocessed, for the next start
         await self.delivery.idle(timeout=5)
         if self.http:
             await self.http.close()
@@ -131,6 +163,7 @@ class Runtime:
             close = getattr(item, "close", None)
             if close is not None:
                 await close()
+        await self.inbox.stop()
         await self.coordinator.close()
         await self.store.close()
 

@@ -29,6 +29,8 @@ class Settings:
     vendors_dir: str = field(default_factory=_default_vendors_dir)
     mongodb_uri: str | None = None
     mongodb_db: str = "palabre"
+    # e.g. "w=majority&j=true&wtimeout=10000"; unset: the URI's own, else majority + journaled.
+    mongodb_write_concern: str | None = None
     redis_url: str | None = None
     public_url: str | None = None
     sandbox_psp_secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
@@ -84,6 +86,7 @@ class Settings:
             ("vendors_dir", str, "PALABRE_VENDORS_DIR"),
             ("mongodb_uri", str, "MONGODB_URI"),
             ("mongodb_db", str, "PALABRE_MONGODB_DB"),
+            ("mongodb_write_concern", str, "PALABRE_MONGODB_WRITE_CONCERN"),
             ("redis_url", str, "REDIS_URL"),
             ("public_url", str, "PALABRE_PUBLIC_URL"),
             ("sandbox_psp_secret", str, "PALABRE_SANDBOX_PSP_SECRET"),

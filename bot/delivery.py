@@ -409,8 +409,7 @@ class Delivery:
         if via is not None:
             error = f"{error}; sent via {via} instead"
         await self.store.mark_outbox(entry.id, "failed", attempts=attempts, error=error)
-        self.metrics.inc("palabre_replies_failed_total")
-        self.metrics.inc(f"palabre_replies_failed_{entry.provider}_total")
+        self.metrics.inc("palabre_replies_failed_total", provider=entry.provider)
         # One line per reply that will not arrive, readable without opening the outbox table.
         log.warning("send failed provider=%s vendor=%s recipient=%s code=%s attempts=%d entry=%s%s",
                     entry.provider, entry.vendor_id, mask_address(entry.recipient), code or "-", attempts,

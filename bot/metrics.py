@@ -12,7 +12,10 @@ class Metrics:
         self.counters: dict[str, float] = defaultdict(float)
         self.summaries: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
 
-    def inc(self, name: str, value: float = 1) -> None:
+    def inc(self, name: str, value: float = 1, **labels: str) -> None:
+        """Add to a counter; `labels` make one series per value (`provider="meta"`)."""
+        if labels:
+            name += "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
         self.counters[name] += value
 
     def observe(self, name: str, value: float) -> None:
@@ -23,10 +26,19 @@ class Metrics:
     def render(self, gauges: dict[str, float] | None = None, counters: dict[str, float] | None = None) -> str:
         """Prometheus text; `counters` adds ones kept elsewhere (e.g. by the store)."""
         lines: list[str] = []
-        for name, value in sorted({**self.counters, **(counters or {})}.items()):
-            lines += [f"# TYPE {name} counter", f"{name} {value:g}"]
+        typed: set[str] = set()
+        for series, value in sorted({**self.counters, **(counters or {})}.items()):
+            name = series.partition("{")[0]
+            if name not in typed:  # one TYPE line per metric, however many labelled series it has
+                typed.add(name)
+                lines.append(f"# TYPE {name} counter")
+            lines.append(f"{series} {value:g}")
         for name, (count, total) in sorted(self.summaries.items()):
             lines += [f"# TYPE {name} summary", f"{name}_count {count:g}", f"{name}_sum {total:.6f}"]
         for name, value in sorted((gauges or {}).items()):
             lines += [f"# TYPE {name} gauge", f"{name} {value:g}"]
         return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

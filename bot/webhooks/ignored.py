@@ -18,12 +18,12 @@ async def unless_not_a_message(rt: Runtime, provider: str, vendor_id: str,
     """Run a provider parser; when it says the request is no message (NotAMessage), give no Event.
 
     A 4xx would make the provider retry the same request for days; a 200 ends it. The count is
-    `palabre_<provider>_not_a_message_total` in /metrics.
+    `palabre_webhooks_not_a_message_total{provider="…"}` in /metrics.
     """
     try:
         result = parse()
         return await result if inspect.isawaitable(result) else result
     except NotAMessage as exc:
-        rt.metrics.inc(f"palabre_{provider}_not_a_message_total")
+        rt.metrics.inc("palabre_webhooks_not_a_message_total", provider=provider)
         log.info("%s webhook for vendor=%s: nothing to answer (%s), acknowledged", provider, vendor_id, exc)
         return []

@@ -705,6 +705,6 @@ async def test_inbound_email_without_a_sender_gets_a_400(
     assert await server.runtime.store.unprocessed_events() == []
     assert len([r for r in caplog.records if "nothing to answer" in r.getMessage()]) == 1
     async with server.http.get(f"{server.url}/metrics") as r:
-        assert "palabre_email_not_a_message_total 1" in await r.text()
+        assert 'palabre_webhooks_not_a_message_total{provider="email"} 1' in await r.text()
     await asyncio.sleep(0.2)
     assert sendgrid.requests == []

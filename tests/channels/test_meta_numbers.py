@@ -248,7 +248,7 @@ async def test_permanent_send_failures_are_invisible_at_info_level(
     assert len(lines) == 1
     assert "provider=meta" in lines[0] and "code=131026" in lines[0] and "recipient=+22177****567" in lines[0]
     assert BUYER not in lines[0]
-    assert await metric(server, "palabre_replies_failed_meta_total") == 1
+    assert await metric(server, 'palabre_replies_failed_total{provider="meta"}') == 1
 
 
 def test_two_vendors_listing_one_number_is_a_yaml_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -673,6 +673,6 @@ async def test_twilio_post_without_messagesid_is_retried_for_days(
     assert await server.runtime.store.unprocessed_events() == []
     assert len([r for r in caplog.records if "nothing to answer" in r.getMessage()]) == 1
     async with server.http.get(f"{server.url}/metrics") as r:
-        assert "palabre_twilio_not_a_message_total 1" in await r.text()
+        assert 'palabre_webhooks_not_a_message_total{provider="twilio"} 1' in await r.text()
     await asyncio.sleep(0.2)
     assert twilio_api.creates == []

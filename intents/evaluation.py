@@ -26,6 +26,7 @@ import yaml
 
 from intents.entities import CatalogueItem
 from intents.lexicon import INTENT_ALIASES
+from intents.normalize import normalize
 
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent / "data" / "test_catalogue.yaml"
 _TOP_CONFUSIONS = 12
@@ -43,6 +44,8 @@ class EvalItem:
     locale: str = "fr"
     # None: not scored for entities; a tuple (maybe empty): exactly these are expected.
     entities: tuple[tuple[str, Any], ...] | None = None
+    # Where a third-party text comes from (scores are also given per source).
+    source: str = ""
 
 
 @dataclass
@@ -77,7 +80,7 @@ def load_items(path: str | Path) -> list[EvalItem]:
                 raise ValueError(f"{path}: item {number}: entities must be a list of {{entity, value}}")
             pairs = tuple((str(e["entity"]), _value(e["value"])) for e in entities)
         items.append(EvalItem(raw["text"], canonical_intent(str(raw["intent"])), str(raw.get("locale") or "fr"),
-                              pairs))
+                              pairs, str(raw.get("source") or "")))
     return items
 
 
@@ -95,16 +98,23 @@ def load_catalogue(path: str | Path | None = None) -> CatalogueSpec:
                          nlu.get("threshold"))
 
 
-def evaluate(parser_for: Callable[[str], Parser], items: Sequence[EvalItem]) -> dict[str, Any]:
+def evaluate(parser_for: Callable[[str], Parser], items: Sequence[EvalItem], *, latency: bool = True) -> dict[str, Any]:
     """Score the parser on the items; `parser_for(locale)` gives the parser for an item's locale."""
+    report = score(items, [parser_for(item.locale).parse(item.text) for item in items])
+    latencies = _latencies(parser_for, items) if latency else []
+    report["latency_ms_p50"] = _round(_percentile(latencies, 50), 4)
+    report["latency_ms_p99"] = _round(_percentile(latencies, 99), 4)
+    report["latency_ms_max"] = _round(max(latencies, default=0.0), 4)
+    return report
+
+
+def score(items: Sequence[EvalItem], results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Intent and entity scores of parse results against the items' labels (same order)."""
     gold: list[str] = []
     predicted: list[str] = []
     errors: list[dict[str, Any]] = []
     entity_counts: dict[str, Counter[str]] = {}
-    results = []
-    for item in items:
-        result = parser_for(item.locale).parse(item.text)
-        results.append(result)
+    for item, result in zip(items, results, strict=True):
         name = canonical_intent(result["intent"]["name"])
         gold.append(item.intent)
         predicted.append(name)
@@ -126,7 +136,6 @@ def evaluate(parser_for: Callable[[str], Parser], items: Sequence[EvalItem]) -> 
             errors.append({"text": item.text, "intent": item.intent, "predicted": name,
                            "confidence": result["intent"]["confidence"], **entity_errors})
 
-    latencies = _latencies(parser_for, items)
     labels = sorted(set(gold) | set(predicted))
     per_intent = {}
     for label in labels:
@@ -148,6 +157,9 @@ def evaluate(parser_for: Callable[[str], Parser], items: Sequence[EvalItem]) -> 
         "items": len(items),
         "accuracy": _round(sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(len(items), 1)),
         "macro_f1": _round(statistics.fmean(v["f1"] for v in per_intent.values()) if per_intent else 0.0),
+        # over the intents the labels contain (a file with no complaint cannot score complaint recall)
+        "macro_f1_present": _round(statistics.fmean(v["f1"] for v in per_intent.values() if v["support"])
+                                   if any(v["support"] for v in per_intent.values()) else 0.0),
         "per_intent": per_intent,
         "entity_f1": {entity: scores["f1"] for entity, scores in per_entity.items()},
         "entity_micro_f1": _prf(total["tp"], total["fp"], total["fn"])["f1"],
@@ -157,9 +169,6 @@ def evaluate(parser_for: Callable[[str], Parser], items: Sequence[EvalItem]) -> 
              "examples": [e["text"] for e in errors if e["intent"] == g and e["predicted"] == p][:3]}
             for (g, p), n in confusion.most_common(_TOP_CONFUSIONS)
         ],
-        "latency_ms_p50": _round(_percentile(latencies, 50), 4),
-        "latency_ms_p99": _round(_percentile(latencies, 99), 4),
-        "latency_ms_max": _round(max(latencies, default=0.0), 4),
         "errors": errors,
     }
 
@@ -170,7 +179,8 @@ def format_report(report: Mapping[str, Any], *, errors: int = 20) -> str:
         lines.append(f"{intent:<14} {scores['precision']:>9.3f} {scores['recall']:>7.3f} {scores['f1']:>6.3f} "
                      f"{scores['support']:>8}")
     lines.append("")
-    lines.append(f"items {report['items']}   accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}")
+    lines.append(f"items {report['items']}   accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}"
+                 f"   macro-F1 over the intents present {report['macro_f1_present']:.3f}")
     if report["per_entity"]:
         lines.append("")
         lines.append(f"{'entity':<14} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
@@ -200,25 +210,49 @@ def format_report(report: Mapping[str, Any], *, errors: int = 20) -> str:
     return "\n".join(lines)
 
 
-def run(file: str | Path, catalogue: str | Path | None = None, *, as_json: bool = False) -> str:
-    """What `palabre nlu eval` prints."""
+def run(file: str | Path, catalogue: str | Path | None = None, *, as_json: bool = False,
+        second_opinion: bool | None = None) -> str:
+    """What `palabre nlu eval` prints. Items whose text is also a training example are not scored (copying
+    an evaluation set into the training data must gain nothing)."""
     from intents.parser import NluParser
+    from intents.training import builtin_texts
 
     items = load_items(file)
+    seen = {normalize(text).text for text in builtin_texts()}
+    dropped = [item for item in items if normalize(item.text).text in seen]
+    items = [item for item in items if normalize(item.text).text not in seen]
     spec = load_catalogue(catalogue)
     parsers: dict[str, NluParser] = {}
 
     def parser_for(locale: str) -> NluParser:
         if locale not in parsers:
             parsers[locale] = NluParser(spec.items, locale=locale, examples=spec.examples or None,
-                                        synonyms=spec.synonyms or None, threshold=spec.threshold)
+                                        synonyms=spec.synonyms or None, threshold=spec.threshold,
+                                        second_opinion=second_opinion)
         return parsers[locale]
 
     report = evaluate(parser_for, items)
     report["catalogue"] = str(catalogue or DEFAULT_CATALOGUE)
+    report["dropped_seen_in_training"] = len(dropped)
+    report["second_opinion"] = any(parser._opinion is not None for parser in parsers.values())
+    by_source: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_source.setdefault(item.source.split(" ")[0] if item.source else "own", []).append(index)
+    if len(by_source) > 1:
+        report["macro_f1_by_source"] = {}
+        for source, indices in sorted(by_source.items()):
+            subset = [items[i] for i in indices]
+            results = [parser_for(item.locale).parse(item.text) for item in subset]
+            report["macro_f1_by_source"][source] = score(subset, results)["macro_f1_present"]
     if as_json:
         return json.dumps(report, ensure_ascii=False, default=str)
-    return f"catalogue: {report['catalogue']}\n" + format_report(report)
+    head = (f"catalogue: {report['catalogue']}   second opinion: {'on' if report['second_opinion'] else 'off'}"
+            f"   not scored (also in training): {len(dropped)}\n")
+    tail = ""
+    if "macro_f1_by_source" in report:
+        tail = "\nmacro-F1 (intents present) by source: " + "   ".join(
+            f"{source} {f1:.3f}" for source, f1 in report["macro_f1_by_source"].items())
+    return head + format_report(report) + tail
 
 
 def _latencies(parser_for: Callable[[str], Parser], items: Iterable[EvalItem]) -> list[float]:

@@ -25,8 +25,9 @@ INTENT_PRIORITY: tuple[str, ...] = (
     "payment",
     "goodbye",
     "deny",
-    "affirm",
+    # "ok merci" thanks (NLU-LABELS.md): thanks outranks the agreement it follows
     "thanks",
+    "affirm",
     "greet",
 )
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from intents import encoder
+from intents.encoder import SecondOpinion
 from intents.entities import CatalogueItem
 from intents.features import classifier_input
 from intents.lexicon import LEXICONS
@@ -22,6 +24,8 @@ from intents.rules import ranking as rule_ranking
 # Below this classifier probability a message is out_of_scope (chosen by cross-validation on the training
 # data; vendors may set their own in their YAML).
 DEFAULT_THRESHOLD = 0.4
+# With the sentence-encoder second opinion the blended confidences are flatter: its own cross-validated value.
+DEFAULT_THRESHOLD_WITH_OPINION = 0.3
 # When the classifier is unsure but some rule fired, the rule's intent is kept at this confidence.
 _RULE_FALLBACK_CONFIDENCE = 0.6
 _NO_RULE_CONFIDENCE = 0.3
@@ -41,26 +45,37 @@ class NluParser:
         synonyms: Mapping[str, Sequence[str]] | None = None,
         threshold: float | None = None,
         classifier: bool = True,
-        buy_requires_product: bool = True,
+        buy_requires_product: bool = False,
+        second_opinion: bool | None = None,
     ) -> None:
         """`examples` (intent -> texts) and `synonyms` (product code -> phrases) come from the vendor;
-        `classifier=False` gives the rules alone (what v1 did)."""
+        `classifier=False` gives the rules alone (what v1 did). `second_opinion`: ask the sentence encoder
+        when the classifier is unsure (None: when `palabre[nlu]` is installed; True: required)."""
         language = locale.replace("-", "_").split("_")[0].lower()
         lexicon = LEXICONS.get(language)
         if lexicon is None:
             raise ValueError(f"no intent lexicon for locale {locale!r}; known: {sorted(LEXICONS)}")
         catalogue = list(catalogue)
         self.locale = locale
-        self.threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         self.buy_requires_product = buy_requires_product
         self._rules = RuleLayer(catalogue, lexicon, synonyms)
         self._model = None
+        self._opinion: SecondOpinion | None = None
         if classifier:
             from intents.training import model_for
 
             self._model = model_for(language, lexicon, examples, catalogue, synonyms)
+            if second_opinion or (second_opinion is None and encoder.wanted()):
+                from intents.training import opinion_for
+
+                self._opinion = opinion_for(language, examples)
+        elif second_opinion:
+            raise ValueError("the second opinion needs the classifier")
         elif examples:
             raise ValueError("vendor examples need the classifier")
+        if threshold is None:
+            threshold = DEFAULT_THRESHOLD if self._opinion is None else DEFAULT_THRESHOLD_WITH_OPINION
+        self.threshold = threshold
 
     def parse(self, text: str | None, payload: str | None = None) -> dict[str, Any]:
         """Parse one inbound message; an exact button payload wins over anything in the text."""
@@ -82,6 +97,8 @@ class NluParser:
 
         features, extras = classifier_input(analysis)
         ranked = self._model.ranking(features, extras)[:_RANKING_LENGTH]
+        if self._opinion is not None and ranked[0][1] < encoder.CONSULT_BELOW:
+            ranked = encoder.blend(ranked, self._opinion.probabilities(text[:MAX_PARSED_CHARS]))
         name, confidence = ranked[0]
         has_product = any(entity["entity"] == "product" for entity in entities)
         if name == "buy" and self.buy_requires_product and not has_product:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import metadata
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 
 from intents.classifier import Example, IntentModel, cached_model, train
+from intents.encoder import SecondOpinion
 from intents.entities import CatalogueItem
 from intents.features import FEATURE_VERSION, classifier_input
 from intents.lexicon import INTENTS, Lexicon
@@ -36,8 +38,9 @@ from intents.rules import RuleLayer
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 # Buyers mix French, English and Wolof whatever the vendor's locale, so every locale trains on all of it.
-TRAINING_FILES: dict[str, tuple[str, ...]] = {"fr": ("fr.yaml", "en.yaml"), "en": ("fr.yaml", "en.yaml")}
-HELD_OUT_FILES = ("test_split.yaml", "test_catalogue.yaml")
+_ALL_TRAINING = ("fr.yaml", "en.yaml", "wo.yaml", "out_of_scope.yaml")
+TRAINING_FILES: dict[str, tuple[str, ...]] = {"fr": _ALL_TRAINING, "en": _ALL_TRAINING}
+HELD_OUT_FILES = ("test_split.yaml", "test_catalogue.yaml", "thirdparty_eval.yaml")
 
 # Augmentation: a copy of some examples with a greeting in front or politeness behind, so "bjr" or
 # "svp" around a request do not pull it towards greet or thanks; and a copy with one typo.
@@ -163,6 +166,28 @@ def model_for(
     return cached_model(key, build, cache_directory())
 
 
+def opinion_for(language: str, vendor_examples: Mapping[str, Sequence[str]] | None = None) -> SecondOpinion:
+    """The sentence-encoder second opinion on the built-in examples plus a vendor's, once per process."""
+    from intents import encoder
+
+    _, pairs, digest = _builtin(language)
+    extra = [(intent, text) for intent, texts in (vendor_examples or {}).items() for text in texts]
+    key = hashlib.sha256(json.dumps({"files": digest, "vendor": sorted(extra), "c": encoder.REGULARISATION_C,
+                                     "code": _code_fingerprint()}).encode()).hexdigest()
+    with _opinion_lock:
+        opinion = _opinions.get(key)
+        if opinion is None:
+            everything = [*pairs, *extra]
+            vectors = encoder.embed_cached([text for _, text in everything], cache_directory())
+            opinion = encoder.train_opinion(vectors, [intent for intent, _ in everything])
+            _opinions[key] = opinion
+        return opinion
+
+
+_opinions: dict[str, SecondOpinion] = {}
+_opinion_lock = threading.Lock()
+
+
 def cache_directory() -> Path | None:
     """Where trained models are kept between processes: $PALABRE_NLU_CACHE, by default
     ~/.cache/palabre/nlu (or $XDG_CACHE_HOME/palabre/nlu); "off" keeps them in memory only."""
@@ -176,7 +201,7 @@ def cache_directory() -> Path | None:
 # The code a trained model depends on: what the classifier reads and how it is trained.
 _MODEL_SOURCES = (
     "normalize.py", "matching.py", "lexicon.py", "when.py", "names.py", "entities.py", "rules.py",
-    "features.py", "classifier.py", "training.py",
+    "features.py", "classifier.py", "training.py", "encoder.py",
 )
 
 

@@ -91,13 +91,20 @@ def test_classifier_intents(parser: NluParser, text: str, intent: str) -> None:
     assert parser.parse(text)["intent"]["name"] == intent
 
 
-def test_wanting_to_buy_nothing_in_the_catalogue_is_out_of_scope(parser: NluParser) -> None:
-    # the fallback then asks for a code; `buy` without a product would tell the buyer it is sold out
+def test_wanting_to_buy_without_a_known_product_is_buy(parser: NluParser) -> None:
+    # NLU-LABELS.md: buy "with or without a product named"; the dialog then asks which product
     result = parser.parse("je veux acheter un truc")
 
+    assert result["intent"]["name"] == "buy"
+    assert products(result) == []
+
+
+def test_a_vendor_may_still_send_buy_without_a_product_to_the_fallback() -> None:
+    strict = NluParser(DEMO, buy_requires_product=True)
+
+    result = strict.parse("je veux acheter un truc")
     assert result["intent"]["name"] == "out_of_scope"
     assert "buy" in [item["name"] for item in result["intent_ranking"]]
-    assert products(result) == []
 
 
 def test_buy_without_a_product_may_be_allowed() -> None:

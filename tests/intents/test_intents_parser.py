@@ -156,11 +156,12 @@ def test_buy_beats_greeting_and_both_are_ranked(parser: NluParser) -> None:
     assert scores[0] > scores[1]
 
 
-def test_ok_merci_is_affirm_then_thanks(parser: NluParser) -> None:
+def test_ok_merci_is_thanks_then_affirm(parser: NluParser) -> None:
+    # NLU-LABELS.md: an "ok" followed by thanks is thanks
     result = parser.parse("ok merci")
 
-    assert result["intent"]["name"] == "affirm"
-    assert [item["name"] for item in result["intent_ranking"]] == ["affirm", "thanks", "out_of_scope"]
+    assert result["intent"]["name"] == "thanks"
+    assert [item["name"] for item in result["intent_ranking"]] == ["thanks", "affirm", "out_of_scope"]
 
 
 def test_non_merci_is_deny(parser: NluParser) -> None:

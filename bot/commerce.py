@@ -32,6 +32,11 @@ class Services:
     conversation_id: str
     now: float
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The vendor's settings over its dialog's defaults; dialog conditions and timeouts read them."""
+        return self.vendor.settings or self.vendor.config.settings.model_dump()
+
 
 def derived_id(prefix: str, *parts: str, length: int = 16) -> str:
     """A deterministic id, so that replaying a turn after a crash reuses the same records."""
@@ -61,37 +66,69 @@ def _forget(turn: Turn, order_id: str) -> None:
     turn.cancel_timer(f"{order_id}:remind")
 
 
+def deposit_price(price: int, settings: dict[str, Any]) -> int:
+    """What one unit costs now: the whole price, or the deposit (rounded up) when the dialog takes one."""
+    if not settings.get("require_deposit"):
+        return price
+    return -(-price * int(settings.get("deposit_percent", 100)) // 100)
+
+
+async def product_available(turn: Turn) -> bool:
+    """The product the buyer named (or the `product` slot) exists and has stock; it becomes the `product` slot."""
+    s = _svc(turn)
+    code = turn.entity("product") or turn.slots.get("product")
+    product = await s.store.get_product(s.vendor.id, code) if code else None
+    turn.variables["product"] = product or {"code": code or "?", "name": code or "?"}
+    if product is not None:
+        turn.slots["product"] = product.code
+        turn.variables.update(deposit=deposit_price(product.price, s.settings), places_left=product.stock)
+    return product is not None and product.stock > 0
+
+
+async def describe_balance(turn: Turn) -> None:
+    """What is left to pay on site for the order just paid (events: the deposit was paid)."""
+    s = _svc(turn)
+    order = turn.variables.get("order")
+    product = await s.store.get_product(s.vendor.id, order.product_code) if order else None
+    turn.variables["balance"] = (product.price - order.unit_price) * order.quantity if product and order else 0
+
+
 async def reserve_product(turn: Turn) -> bool:
     s = _svc(turn)
-    code = turn.entity("product")
+    code = turn.entity("product") or turn.slots.get("product")
     product = await s.store.get_product(s.vendor.id, code) if code else None
     turn.variables["product"] = product or {"code": code or "?", "name": code or "?"}
     if product is None:
         return False
-    settings = s.vendor.config.settings
-    qty = max(1, min(int(turn.entity("quantity", 1) or 1), settings.max_quantity))
+    settings = s.settings
+    wanted = turn.slots.get("quantity") or turn.entity("quantity", 1) or 1
+    qty = max(1, min(int(wanted), int(settings["max_quantity"])))
     order_id = derived_id("o", turn.event.id)
     if not await s.store.reserve_stock(s.vendor.id, product.code, qty, order_id):
+        # what is left now, not what was left before the buyers who won the race took theirs
+        fresh = await s.store.get_product(s.vendor.id, product.code)
+        turn.variables["places_left"] = fresh.stock if fresh else 0
         return False
-    minutes = settings.reservation_minutes
+    minutes = float(settings["reservation_minutes"])
     order = await s.store.get_order(order_id)
     if order is None:
         order = Order(
             id=order_id, vendor_id=s.vendor.id, conversation_id=s.conversation_id,
             contact=turn.event.contact, channel=turn.event.channel, product_code=product.code,
-            product_name=product.name, quantity=qty, unit_price=product.price,
+            product_name=product.name, quantity=qty, unit_price=deposit_price(product.price, settings),
             reserved_until=s.now + minutes * 60, created_at=s.now,
         )
         await s.store.save_order(order)
     turn.slots["order_id"] = order_id
     turn.schedule(f"{order_id}:expire", order.reserved_until, "reservation_expired", order_id=order_id)
-    remind_at = order.created_at + minutes * 60 * settings.reminder_percent / 100
+    remind_at = order.created_at + minutes * 60 * float(settings["reminder_percent"]) / 100
     turn.schedule(f"{order_id}:remind", remind_at, "reservation_reminder", order_id=order_id)
     turn.variables.update(
         quantity=qty, total=order.total, minutes=round(minutes) if minutes >= 1 else minutes,
         # what was left just before this reservation, less it: exact unless buyers race, and then
         # only the "N left" wording can be off by a few, never the stock itself
         stock_left=max(0, product.stock - qty), reserved_until=order.reserved_until,
+        deposit=order.total, balance=(product.price - order.unit_price) * qty,
     )
     return True
 
@@ -196,16 +233,17 @@ async def describe_product(turn: Turn) -> None:
 
 async def list_catalogue(turn: Turn) -> None:
     s = _svc(turn)
-    turn.variables["products"] = await s.store.list_products(s.vendor.id)
+    # bookable slots of a service are products too (bot/booking.py): the catalogue lists services only
+    turn.variables["products"] = [p for p in await s.store.list_products(s.vendor.id) if "@" not in p.code]
 
 
 async def request_human(turn: Turn) -> None:
-    turn.slots["handoff_requested"] = True
+    turn.handoff("human")
 
 
 def register(registry: Registry) -> Registry:
     for fn in (reserve_product, order_open, current_order, create_payment, confirm_payment,
                release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
-               request_human):
+               request_human, product_available, describe_balance):
         registry.add(fn.__name__, fn)
     return registry

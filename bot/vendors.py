@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,14 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from bot.adapters import PROVIDERS, channel_module
 from bot.delivery_policy import DeliverySettings
-from dialogs import Dialog, DialogSpec, Registry, YamlInvalid, YamlProblem, load_segment_dialog
+from bot.payments.config import PspConfig, SandboxPsp, literal_secrets, psp_block
+from dialogs import Dialog, Registry, YamlInvalid, YamlProblem
+from dialogs.compose import file_kind, segment_path, shipped_segments
+from dialogs.schema import DialogOverrides
+from dialogs.vendor import compose_vendor_dialog, dialog_messages
 from dialogs.yamlsource import line_of, load_yaml, validate
 from intents import CatalogueItem, NluParser
 from intents.config import NluOptions
 from intents.rasa_http import RasaHttpParser
 from locales import SUPPORTED
 from storage import Product
-from templates import MessageCatalog, MessageError, load_segment, segment_file
+from templates import MessageCatalog, MessageError, MessageSpec, load_segment, segment_file
 
 ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
@@ -41,7 +45,9 @@ class ProductSpec(BaseModel):
 
 
 class LiveSellerSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The settings commerce actions read; a segment's dialog declares its own others (checked at load)."""
+
+    model_config = ConfigDict(extra="allow")
 
     reservation_minutes: float = Field(default=10, gt=0, le=24 * 60)
     reminder_percent: int = Field(default=70, ge=10, le=95)
@@ -90,7 +96,9 @@ class VendorConfig(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     name: str = Field(min_length=1)
-    segment: Literal["live_seller"] = "live_seller"
+    # a shipped segment (dialogs/segments/NAME.yaml) or the path of the vendor's own dialog file
+    segment: str = "live_seller"
+    dialog: DialogOverrides = Field(default_factory=DialogOverrides)  # merged onto the segment's dialog
     locale: str = "fr"
     currency: Literal["XOF"] = "XOF"
     timezone: str = "Africa/Dakar"
@@ -98,11 +106,25 @@ class VendorConfig(BaseModel):
     catalogue: list[ProductSpec] = Field(min_length=1)
     messages: dict[str, dict[str, Any]] = Field(default_factory=dict)
     notify: NotifySpec | None = None
-    psp: Literal["sandbox"] = "sandbox"
+    # the payment provider and its account (secrets as ${ENV} references); `psp: sandbox` for development
+    psp: PspConfig = Field(default_factory=SandboxPsp)
     # provider -> that adapter's Config (credentials as ${ENV} references); the simulator is always on
     channels: VendorChannels = Field(default_factory=lambda: VendorChannels())
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # rate limits, fallback, template
     nlu: NluOptions = Field(default_factory=NluOptions)  # the vendor's own NLU examples and product synonyms
+
+    @field_validator("segment")
+    @classmethod
+    def _segment(cls, v: str) -> str:
+        if v in shipped_segments() or v.endswith((".yaml", ".yml")):
+            return v
+        raise ValueError(f"unknown segment '{v}' (shipped: {', '.join(shipped_segments())}; "
+                         "or the path of your own dialog file, ending in .yaml)")
+
+    @field_validator("psp", mode="before")
+    @classmethod
+    def _psp(cls, v: Any) -> Any:
+        return psp_block(v)
 
     @field_validator("locale")
     @classmethod
@@ -149,6 +171,16 @@ def read_vendor_file(path: Path) -> tuple[VendorConfig, dict[Any, int]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise YamlInvalid([YamlProblem(str(path), 1, f"cannot read file: {exc}")]) from None
     data, lines = load_yaml(text, str(path))
+    if isinstance(data, dict) and isinstance(data.get("psp"), dict):
+        clear = literal_secrets(data["psp"])
+        if clear:
+            raise YamlInvalid([YamlProblem(str(path), line_of(lines, ("psp", clear[0])),
+                                           f"psp.{clear[0]}: write the secret as an ${{ENV_VAR}} reference")])
+        try:
+            data["psp"] = resolve_env(data["psp"])
+        except KeyError as exc:
+            raise YamlInvalid([YamlProblem(str(path), line_of(lines, ("psp",)),
+                                           f"psp: environment variable {exc} is not set")]) from None
     if isinstance(data, dict) and isinstance(data.get("channels"), dict):
         try:
             data["channels"] = resolve_env(data["channels"])
@@ -177,6 +209,27 @@ def message_problems(catalog: MessageCatalog, path: Path, lines: dict[Any, int])
     return out
 
 
+def _new_wording(shipped: dict[str, dict[str, Any]], messages: dict[str, dict[str, Any]],
+                 used: set[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Vendor wording of messages only the vendor's dialog overrides use joins the shipped wording;
+    the rest stays an override of it."""
+    known = {k for msgs in shipped.values() for k in msgs}
+    base = {loc: dict(msgs) for loc, msgs in shipped.items()}
+    overrides: dict[str, dict[str, Any]] = {}
+    for written, msgs in messages.items():
+        lang = str(written).replace("-", "_").split("_")[0].lower()
+        for key, value in (msgs or {}).items():
+            if key in used and key not in known and isinstance(value, (str, dict)):
+                try:
+                    base.setdefault(lang, {})[key] = \
+                        MessageSpec(text=value) if isinstance(value, str) else MessageSpec.model_validate(value)
+                    continue
+                except ValueError:
+                    pass  # left as an override: the catalog reports it at its line
+            overrides.setdefault(written, {})[key] = value
+    return base, overrides
+
+
 @dataclass
 class Vendor:
     """A loaded vendor: its configuration plus compiled dialog, messages and NLU."""
@@ -187,6 +240,7 @@ class Vendor:
     nlu: NluParser
     source: str
     rasa: RasaHttpParser | None = None  # asked first when the vendor runs its own Rasa server
+    settings: dict[str, Any] = field(default_factory=dict)  # the dialog's defaults under the vendor's values
 
     @property
     def id(self) -> str:
@@ -208,20 +262,41 @@ class VendorLoader:
         self._dialogs: dict[str, Dialog] = {}
         self._segment_messages: dict[str, Any] = {}
 
-    def _dialog(self, segment: str) -> Dialog:
-        if segment not in self._dialogs:
-            spec: DialogSpec = load_segment_dialog(segment)
-            self._dialogs[segment] = Dialog(spec, self._registry)
-            self._segment_messages[segment] = load_segment(segment)
-        return self._dialogs[segment]
+    def _dialog(self, cfg: VendorConfig, path: Path, lines: dict[Any, int]) -> tuple[Dialog, str, Any]:
+        """The compiled dialog, its wording's segment name and shipped wording; one per segment without overrides."""
+        own = cfg.segment.endswith((".yaml", ".yml"))
+        source = (path.parent / cfg.segment).resolve() if own else segment_path(cfg.segment)
+        if own and not source.is_relative_to(path.parent.resolve()):
+            # vendor files are untrusted: their dialog is read from their own folder, nowhere else
+            raise YamlInvalid([YamlProblem(str(path), line_of(lines, ("segment",)),
+                                           "segment: a dialog file must be in the vendor file's folder")])
+        overrides = cfg.dialog.as_data()
+        key = cfg.segment if not own and not overrides else f"{cfg.id}:{source}"
+        if key not in self._dialogs:
+            spec = compose_vendor_dialog(source, overrides, lines, str(path))
+            try:
+                self._dialogs[key] = Dialog(spec, self._registry)
+            except ValueError as exc:
+                hint = " — an operator registers more with PALABRE_ACTIONS or PALABRE_REMOTE_ACTIONS (docs/dialogs.md)"
+                raise YamlInvalid([YamlProblem(str(path), line_of(lines, ("segment",)), f"{exc}{hint}")]) from None
+            self._segment_messages[key] = dialog_messages(spec) if own else load_segment(cfg.segment)
+        dialog = self._dialogs[key]
+        return dialog, dialog.spec.name if own else cfg.segment, self._segment_messages[key]
 
     def load(self, path: str | Path) -> Vendor:
         path = Path(path)
         cfg, lines = read_vendor_file(path)
-        dialog = self._dialog(cfg.segment)
+        dialog, segment, shipped = self._dialog(cfg, path, lines)
+        declared = {**LiveSellerSettings.model_fields, **dialog.spec.settings}
+        unknown = sorted(k for k in cfg.settings.model_dump(exclude_unset=True) if k not in declared)
+        if unknown:
+            raise YamlInvalid([YamlProblem(str(path), line_of(lines, ("settings", unknown[0])),
+                                           f"settings.{unknown[0]}: unknown setting for this dialog "
+                                           f"(known: {', '.join(sorted(declared))})")])
+        settings = {**cfg.settings.model_dump(), **dialog.spec.settings, **cfg.settings.model_dump(exclude_unset=True)}
+        shipped, overrides = _new_wording(shipped, cfg.messages, dialog.spec.names_used()[1])
         try:
-            catalog = MessageCatalog(self._segment_messages[cfg.segment], cfg.messages, segment=cfg.segment,
-                                     owner=cfg.id)
+            catalog = MessageCatalog(shipped, overrides, segment=segment, owner=cfg.id)
         except MessageError as exc:
             raise YamlInvalid([YamlProblem(str(path), 1, f"messages: {exc}")]) from None
         # What `palabre check` refuses, the server refuses too: vendor wording is untrusted input.
@@ -237,11 +312,14 @@ class VendorLoader:
         except ValueError as exc:
             raise YamlInvalid([YamlProblem(str(path), 1, f"nlu: {exc}")]) from None
         rasa = RasaHttpParser(cfg.nlu.rasa.url, cfg.nlu.rasa.timeout, fallback=nlu) if cfg.nlu.rasa else None
-        return Vendor(config=cfg, dialog=dialog, messages=catalog, nlu=nlu, rasa=rasa, source=str(path))
+        return Vendor(config=cfg, dialog=dialog, messages=catalog, nlu=nlu, rasa=rasa, source=str(path),
+                      settings=settings)
 
     def load_dir(self, directory: str | Path) -> dict[str, Vendor]:
-        """Every *.yaml / *.yml of a folder; all problems of all files are reported together."""
-        return self.load_files(sorted([*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")]))
+        """Every vendor *.yaml / *.yml of a folder (its dialog and conversation-test files are skipped);
+        all problems of all files are reported together."""
+        files = sorted([*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")])
+        return self.load_files([f for f in files if file_kind(f) == "vendor"])
 
     def load_files(self, files: list[Path]) -> dict[str, Vendor]:
         """These vendor files, each id once; all problems of all files are reported together."""
@@ -256,6 +334,21 @@ class VendorLoader:
             if v.id in vendors:
                 problems.append(YamlProblem(str(f), 1, f"vendor id '{v.id}' already used by {vendors[v.id].source}"))
             vendors[v.id] = v
+        problems += _shared_meta_numbers(vendors)
         if problems:
             raise YamlInvalid(problems)
         return vendors
+
+
+def _shared_meta_numbers(vendors: dict[str, Vendor]) -> list[YamlProblem]:
+    """A WhatsApp number (Meta phone_number_id) listed by two vendors: the shared webhook could not route it."""
+    owners: dict[str, Vendor] = {}
+    problems: list[YamlProblem] = []
+    for vendor in vendors.values():
+        config = vendor.config.channels.get("meta")
+        for number in config.phone_number_ids if config else []:
+            if number in owners and owners[number] is not vendor:
+                problems.append(YamlProblem(vendor.source, 1, f"channels.meta: phone number id {number} is "
+                                            f"already listed by vendor '{owners[number].id}'"))
+            owners.setdefault(number, vendor)
+    return problems

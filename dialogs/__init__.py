@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from dialogs.compose import read_dialog, segment_path, shipped_segments
 from dialogs.engine import Dialog, DialogError
 from dialogs.registry import Registry
 from dialogs.schema import DialogSpec
@@ -12,8 +13,8 @@ SEGMENTS_DIR = Path(__file__).parent / "segments"
 
 
 def load_segment_dialog(segment: str) -> DialogSpec:
-    """The shipped dialog of a segment (e.g. 'live_seller')."""
-    return load_file(DialogSpec, SEGMENTS_DIR / f"{segment}.yaml")
+    """The shipped dialog of a segment (e.g. 'live_seller'), its sub-dialogs included."""
+    return read_dialog(segment_path(segment))[0]
 
 
 __all__ = [
@@ -29,4 +30,7 @@ __all__ = [
     "YamlProblem",
     "load_file",
     "load_segment_dialog",
+    "read_dialog",
+    "segment_path",
+    "shipped_segments",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,14 @@ if TYPE_CHECKING:
     from dialogs.turn import Turn
 
 ActionFn = Callable[["Turn"], Awaitable[Any] | Any]
+
+
+async def call(fn: ActionFn, turn: Turn) -> Any:
+    """Run a registered action or condition, awaiting it if it is a coroutine."""
+    result = fn(turn)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
 
 
 class Registry:

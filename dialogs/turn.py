@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from channels import Event
+
+# The slots the pipeline and the inbox read to hand a conversation over (bot/inbox/service.py).
+HANDOFF_SLOT = "handoff_requested"
+HANDOFF_REASON_SLOT = "_handoff_reason"
 
 
 @dataclass
@@ -43,6 +48,17 @@ class Turn:
     timers: list[TimerRequest] = field(default_factory=list)
     cancelled_timers: list[str] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    now: float | None = None  # the turn's clock; else `services.now`, else the wall clock
+
+    def clock(self) -> float:
+        if self.now is None:
+            self.now = float(getattr(self.services, "now", None) or time.time())
+        return self.now
+
+    def handoff(self, reason: str = "human") -> None:
+        """Hand the conversation to a human: the pipeline sets the conversation's handoff flag."""
+        self.slots[HANDOFF_SLOT] = True
+        self.slots[HANDOFF_REASON_SLOT] = reason
 
     def say(self, key: str, **variables: Any) -> None:
         self.variables.update(variables)

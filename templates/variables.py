@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any
 
-# Every message may use these; the pipeline always sets them.
-COMMON = ("vendor_name", "example_code", "currency", "name", "text", "locale")
+# Every message may use these; the pipeline always sets them (`slots` and `settings` by the dialog).
+COMMON = ("vendor_name", "example_code", "currency", "name", "text", "locale", "slots", "settings")
+
+
+class SlotView(Mapping[str, Any]):
+    """A conversation's slots as wording sees them: an unset slot reads as none, private ones are hidden."""
+
+    def __init__(self, slots: Mapping[str, Any], default: Any = None) -> None:
+        self._slots = slots
+        self._default = default
+
+    def __getitem__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise KeyError(key)
+        return self._slots.get(key, self._default)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self._slots if not k.startswith("_"))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 # The attributes a template may read on an object; anything else (the buyer's full address on an
 # order, ids) is not in scope, so vendor wording cannot leak it.
@@ -34,6 +53,68 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "choose_method": ("order?",),
         "payment_link": ("order", "link", "method_label"),
         "confirmation": ("order", "refund"),
+        "cancelled": ("order?",),
+        "reminder": ("order",),
+        "expired": ("order",),
+        "vendor_paid": ("order", "buyer", "stock_left"),
+    },
+    "shop": {
+        "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
+        "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
+        "nothing_to_cancel": (), "complaint": (), "payment_failed": (), "ask_quantity_number": (),
+        "bad_quantity": (), "too_many": (), "not_enough": (), "nothing_reserved": (), "ask_address": (),
+        "bad_address": (), "address_noted": (), "welcome_back": (),
+        "catalogue": ("products",),
+        "ask_quantity": ("product?",),
+        "offer": ("product", "quantity", "total", "minutes", "stock_left", "reserved_until"),
+        "sold_out": ("product",),
+        "product_info": ("product?",),
+        "already_reserved": ("order", "order_status_label"),
+        "order_status": ("order?", "order_status_label"),
+        "choose_method": ("order?",),
+        "payment_link": ("order", "link", "method_label"),
+        "confirmation": ("order", "refund"),
+        "cancelled": ("order?",),
+        "reminder": ("order",),
+        "expired": ("order",),
+        "vendor_paid": ("order", "buyer", "stock_left"),
+    },
+    "services": {
+        "welcome": (), "help": (), "pick_a_slot": (), "slot_taken": (), "offer_expired": (), "nothing_booked": (),
+        "nothing_to_cancel": (),
+        "prompt_idle": (), "prompt_booked": (), "prompt_confirming": (), "human": (), "complaint": (), "thanks": (),
+        "goodbye": (), "not_understood": (), "offer_human": (), "stale_button": (),
+        "catalogue": ("products",),
+        "free_slots": ("product?", "offered?"),
+        "no_slots": ("product?",),
+        "booked": ("product?", "when"),
+        "reminder": ("when",), "see_you": ("when",), "already_booked": ("when",),
+        "booking_cancelled": ("when?",), "booking_status": ("when?",),
+    },
+    "microfinance": {
+        "menu": (), "balance": (), "balance_unavailable": (), "loan_intro": (), "ask_amount": (), "bad_amount": (),
+        "ask_months": (), "bad_months": (), "ask_purpose": (), "ask_income": (), "bad_income": (), "summary": (),
+        "officer": (), "application_dropped": (), "application_timed_out": (), "human": (), "thanks": (),
+        "goodbye": (), "not_understood": (), "offer_human": (), "stale_button": (),
+        "action_text": ("action_text",),
+    },
+    "events": {
+        "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
+        "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
+        "nothing_to_cancel": (), "complaint": (), "payment_failed": (), "bad_places": (), "too_many": (),
+        "nothing_reserved": (),
+        "catalogue": ("products",),
+        "ask_places": ("product?", "places_left", "deposit"),
+        "not_enough_places": ("product", "places_left"),
+        "offer": ("product", "quantity", "total", "deposit", "balance", "minutes", "stock_left", "reserved_until"),
+        "sold_out": ("product",),
+        "product_info": ("product?",),
+        "already_reserved": ("order", "order_status_label"),
+        "order_status": ("order?", "order_status_label"),
+        "choose_method": ("order?",),
+        "payment_link": ("order", "link", "method_label"),
+        "confirmation": ("order", "refund"),
+        "ticket": ("order", "refund", "balance"),
         "cancelled": ("order?",),
         "reminder": ("order",),
         "expired": ("order",),
@@ -90,7 +171,11 @@ SAMPLES: dict[str, tuple[Any, ...]] = {
     "minutes": (10,), "stock_left": (1, 0, 5), "reserved_until": (1_781_000_600.0,),
     "order": (_ORDER, {**_ORDER, "receipt": None}), "order_status_label": ("payée",),
     "link": ("https://pay.example.com/p/123",), "method_label": ("Wave",), "refund": (False, True),
-    "buyer": ("+221 77 *** ** 01",),
+    "buyer": ("+221 77 *** ** 01",), "places_left": (12, 0), "action_text": ("Votre dossier est complet.",),
+    "offered": (["mar. 09/06 12:00", "mar. 09/06 13:00", "mar. 09/06 14:00"], ["mar. 09/06 12:00"]),
+    "when": ("mar. 09/06 12:00",), "deposit": (7500,), "balance": (7500, 0),
+    # any slot or setting a dialog declares reads as a number in checks (a wording may format it as money)
+    "slots": (SlotView({}, default=2),), "settings": (SlotView({}, default=50),),
 }
 
 
@@ -106,4 +191,4 @@ def sample_sets(segment: str, key: str, locale: str) -> list[dict[str, Any]]:
     return [scope(names, s) for s in sets]
 
 
-__all__ = ["COMMON", "FIELDS", "MESSAGES", "SAMPLES", "allowed", "optional", "sample_sets", "scope"]
+__all__ = ["COMMON", "FIELDS", "MESSAGES", "SAMPLES", "SlotView", "allowed", "optional", "sample_sets", "scope"]

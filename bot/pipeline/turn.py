@@ -16,6 +16,7 @@ from channels import Contact, Event, Reply
 from channels.twilio import render_text as render_sms
 from channels.twilio import segments as sms_segments
 from dialogs import Turn
+from dialogs.turn import HANDOFF_SLOT
 from storage import Conversation, Message, OutboxEntry, Store, Timer, TurnWrite
 
 log = logging.getLogger("palabre.pipeline")
@@ -96,6 +97,8 @@ class TurnBuilder:
         )
         await vendor.dialog.step(turn, trigger, is_button=event.kind == "postback")
         conv.state, conv.slots = turn.state, turn.slots
+        if conv.slots.get(HANDOFF_SLOT):
+            conv.handoff = True  # the dialog handed over: the bot stays silent until an agent releases it
         conv.updated_at, conv.version = now, conv.version + 1
         write.conversation = conv
         variables = self._variables(vendor, conv, event, turn)

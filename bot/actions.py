@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 
 from bot import booking, commerce
+from bot.quotes import actions as quotes
 from dialogs import DialogError, Registry
 from dialogs.rasa import InProcessActions, RemoteActions
 
@@ -31,7 +32,7 @@ def _names(value: str | None) -> list[str]:
 def build_registry(env: Mapping[str, str] | None = None) -> Registry:
     """Built-in commerce actions, then the operator's modules, then remote actions (later names win)."""
     env = os.environ if env is None else env
-    registry = booking.register(commerce.register(Registry()))
+    registry = quotes.register(booking.register(commerce.register(Registry())))
     modules = _names(env.get("PALABRE_ACTIONS"))
     for name in modules:
         try:

@@ -33,16 +33,18 @@ class Step(BaseModel):
     bot: list[str] = Field(default_factory=list)  # fragments, each in some reply of this step
     not_: list[str] = Field(default_factory=list, alias="not")  # fragments no reply may contain
     buttons: list[str] | None = None  # button ids of the last reply offering some
+    rows: list[str] | None = None  # list row ids of the last reply offering a list
     state: str | None = None
     slots: dict[str, Any] = Field(default_factory=dict)  # value, "*" for any value, null for unset
     silent: bool = False  # no reply at all
     handoff: bool | None = None
+    document: list[str] | None = None  # a reply carries a PDF (a quote) whose text has these fragments
 
     @model_validator(mode="before")
     @classmethod
     def _lists(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for key in ("bot", "not"):
+            for key in ("bot", "not", "document"):
                 if isinstance(data.get(key), str):
                     data = {**data, key: [data[key]]}
         return data
@@ -104,7 +106,8 @@ class Clock:
 
 def _check(step: Step, replies: list[Any], state: str, slots: dict[str, Any], handoff: bool) -> list[str]:
     texts = [r.text or "" for r in replies]
-    joined = "\n".join(texts + [b.title for r in replies for b in r.buttons])
+    joined = "\n".join(texts + [b.title for r in replies for b in r.buttons]
+                       + [row.title for r in replies for s in r.list_sections for row in s.rows])
     folded = _fold(joined)
     problems = [f"expected {frag!r} in the replies" for frag in step.bot if _fold(frag) not in folded]
     problems += [f"did not expect {frag!r} in the replies" for frag in step.not_ if _fold(frag) in folded]
@@ -115,6 +118,11 @@ def _check(step: Step, replies: list[Any], state: str, slots: dict[str, Any], ha
         ids = [b.id for b in offered[-1].buttons] if offered else []
         if ids != step.buttons:
             problems.append(f"expected buttons {step.buttons}, got {ids}")
+    if step.rows is not None:
+        listed = [r for r in replies if r.list_sections]
+        ids = [row.id for s in listed[-1].list_sections for row in s.rows] if listed else []
+        if ids != step.rows:
+            problems.append(f"expected list rows {step.rows}, got {ids}")
     if step.state is not None and state != step.state:
         problems.append(f"expected state {step.state!r}, got {state!r}")
     for name, want in step.slots.items():
@@ -126,6 +134,27 @@ def _check(step: Step, replies: list[Any], state: str, slots: dict[str, Any], ha
     if problems:
         problems.append("replies were: " + (" | ".join(t.replace("\n", " ⏎ ") for t in texts) or "(none)"))
     return problems
+
+
+async def _check_document(store: Any, fragments: list[str], replies: list[Any]) -> list[str]:
+    """The PDF a reply of this step carries, read back as a PDF reader shows it (pypdf, the test extra)."""
+    urls = [r.media_url for r in replies if r.media_url and r.data.get("media_type") == "document"]
+    if not urls:
+        return ["expected a reply carrying a document"]
+    doc_id = urls[-1].rsplit("/", 1)[-1].removesuffix(".pdf")
+    document = await store.get_document(doc_id)
+    if document is None:
+        return [f"the document {urls[-1]} is not stored"]
+    try:
+        import io
+
+        from pypdf import PdfReader
+    except ImportError:
+        return ["checking a document needs pypdf (pip install palabre[test])"]
+    text = _fold(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(document.body)).pages))
+    text = " ".join(text.split())
+    missing = [f for f in fragments if " ".join(_fold(f).split()) not in text]
+    return [f"expected {f!r} in the document; it reads: {text[:300]}" for f in missing]
 
 
 def _fold(text: str) -> str:
@@ -174,7 +203,10 @@ async def _run_case(path: Path, spec: ConversationFile, case: Case, vendors: dic
                 conv = await rt.store.get_conversation(conv_id)
                 state, slots = (conv.state, conv.slots) if conv else (vendor.dialog.spec.initial, {})
                 handoff = bool(conv and (conv.handoff or conv.slots.get("handoff_requested")))
-                for problem in _check(step, out, state, slots, handoff):
+                problems = _check(step, out, state, slots, handoff)
+                if step.document is not None:
+                    problems += await _check_document(rt.store, step.document, out)
+                for problem in problems:
                     result.failures.append(f"step {i} ({step.label()}): {problem}")
                 if result.failures:
                     break

@@ -12,13 +12,18 @@ from dialogs import DialogError, DialogSpec, YamlInvalid, read_dialog, segment_p
 
 
 def _button_ids(*catalogs: Any) -> dict[str, set[str]]:
-    """message key -> button ids, from wording in any form ({locale: {key: str | {text, buttons}}})."""
+    """message key -> button and list row ids, from wording in any form ({locale: {key: str | {text, buttons,
+    list}}})."""
     out: dict[str, set[str]] = {}
     for catalog in catalogs:
         for msgs in (catalog or {}).values():
             for key, value in (msgs or {}).items():
-                raw = value.model_dump() if hasattr(value, "model_dump") else value
-                for b in raw.get("buttons", []) if isinstance(raw, dict) else []:
+                raw = value.model_dump(by_alias=True) if hasattr(value, "model_dump") else value
+                if not isinstance(raw, dict):
+                    continue
+                menu = raw.get("list") if isinstance(raw.get("list"), dict) else {}
+                rows = [r for s in menu.get("sections") or [] if isinstance(s, dict) for r in s.get("rows") or []]
+                for b in [*(raw.get("buttons") or []), *rows]:
                     if isinstance(b, dict) and b.get("id") is not None:
                         out.setdefault(key, set()).add(str(b["id"]))
     return out
@@ -34,16 +39,17 @@ def check_warnings(spec: DialogSpec, source: str, *wording: Any) -> list[str]:
 
 
 def check_test_file(path: Path) -> list[str]:
-    """A conversation-test file's problems (schema, and a vendor file that exists), as file:line: text."""
+    """A conversation-test file's problems (schema, and a vendor file that exists), as file:line:column: text."""
     from bot.dialog_tests import ConversationFile
-    from dialogs.yamlsource import line_of, read_file
+    from dialogs.yamlsource import problem_at, read_file
 
     try:
         spec, lines = read_file(ConversationFile, path)
     except YamlInvalid as exc:
         return [str(p) for p in exc.problems]
     if not (path.parent / spec.vendor).is_file():
-        return [f"{path}:{line_of(lines, ('vendor',))}: vendor: no file {spec.vendor} next to this test file"]
+        return [str(problem_at(str(path), lines, ("vendor",), f"vendor: no file {spec.vendor} next to this test file",
+                               "the path is relative to this test file"))]
     return []
 
 

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from dialogs.yamlsource import Path_, YamlProblem, line_of
+from dialogs.yamlsource import Path_, YamlProblem, column_of, line_of
 
 if TYPE_CHECKING:
     from dialogs.turn import Turn
@@ -59,5 +59,6 @@ class Registry:
             hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}"
             where = ".".join(str(p) for p in path)
             kind = "condition" if {"conditions", "unless"} & set(path) else "action"
-            problems.append(YamlProblem(file, line_of(lines, path), f"{where}: unknown {kind} '{name}' ({hint})"))
+            problems.append(YamlProblem(file, line_of(lines, path), f"{where}: unknown {kind} '{name}' ({hint})",
+                                        column_of(lines, path)))
         return problems

@@ -34,6 +34,15 @@ class Notification:
 
 
 @dataclass
+class Attachment:
+    """A file sent with a message: a document by link (a quote PDF) where the channel can."""
+
+    url: str
+    filename: str
+    media_type: str = "document"
+
+
+@dataclass
 class Turn:
     """One step of one conversation. Actions read and change it; nothing here touches storage."""
 
@@ -48,6 +57,7 @@ class Turn:
     timers: list[TimerRequest] = field(default_factory=list)
     cancelled_timers: list[str] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    attachments: dict[int, Attachment] = field(default_factory=dict)  # index in `says` -> its file
     now: float | None = None  # the turn's clock; else `services.now`, else the wall clock
 
     def clock(self) -> float:
@@ -63,6 +73,11 @@ class Turn:
     def say(self, key: str, **variables: Any) -> None:
         self.variables.update(variables)
         self.says.append(key)
+
+    def attach(self, url: str, filename: str, media_type: str = "document") -> None:
+        """Send a file with the next message said (a transition's `say` after its actions): as a document
+        where the channel can; elsewhere the wording's own link is what the buyer gets."""
+        self.attachments[len(self.says)] = Attachment(url, filename, media_type)
 
     def schedule(self, timer_id: str, due_at: float, trigger: str, **data: Any) -> None:
         self.timers.append(TimerRequest(timer_id, due_at, trigger, data))

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from dialogs.compose import compose, read_yaml_file
 from dialogs.schema import DialogSpec
-from dialogs.yamlsource import Path_, YamlInvalid, YamlProblem
+from dialogs.yamlsource import Path_, Positions, YamlInvalid, YamlProblem
 from templates import MessageSpec
 
 
@@ -24,11 +24,19 @@ def compose_vendor_dialog(source: Path, overrides: dict[str, Any], vendor_lines:
     if not overrides:
         return compose(data, lines, str(source))
     compose(data, lines, str(source))  # the dialog file's own problems, at its own lines
-    mine = {path[1:]: line for path, line in vendor_lines.items() if path[:1] == ("dialog",)}
+    merged = Positions()
+    merged.update(lines)
+    merged.columns.update(getattr(lines, "columns", {}))
+    vendor_columns = getattr(vendor_lines, "columns", {})
+    for path, line in vendor_lines.items():
+        if path[:1] == ("dialog",):
+            merged[path[1:]] = line
+            merged.columns[path[1:]] = vendor_columns.get(path, 1)
     try:
-        return compose(data, {**lines, **mine}, vendor_file, overrides)
+        return compose(data, merged, vendor_file, overrides)
     except YamlInvalid as exc:
-        raise YamlInvalid([YamlProblem(p.file, p.line, f"dialog.{p.message}") for p in exc.problems]) from None
+        raise YamlInvalid([YamlProblem(p.file, p.line, f"dialog.{p.message}", p.column, p.hint)
+                           for p in exc.problems]) from None
 
 
 def dialog_messages(spec: DialogSpec) -> dict[str, dict[str, MessageSpec]]:

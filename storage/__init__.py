@@ -4,6 +4,7 @@ from storage.base import ConflictError, Store
 from storage.records import (
     ChannelAccount,
     Conversation,
+    Document,
     Message,
     Order,
     OutboxEntry,
@@ -17,6 +18,7 @@ __all__ = [
     "ChannelAccount",
     "ConflictError",
     "Conversation",
+    "Document",
     "Message",
     "Order",
     "OutboxEntry",

@@ -10,6 +10,7 @@ from storage.dead_letters import DeadLetter
 from storage.records import (
     ChannelAccount,
     Conversation,
+    Document,
     Message,
     Order,
     OrderStatus,
@@ -163,6 +164,11 @@ class Store(ABC):
     async def get_order(self, order_id: str) -> Order | None: ...
 
     @abstractmethod
+    async def buyer_orders(self, vendor_id: str, address: str, limit: int = 1000) -> list[Order]:
+        """A buyer's orders with a vendor on every channel (one canonical address), oldest first, at most
+        the `limit` most recent: what the buyer's record and trust score are folded from."""
+
+    @abstractmethod
     async def transition_order(
         self, order_id: str, from_statuses: Iterable[OrderStatus], to_status: OrderStatus, **fields: object
     ) -> Order | None:
@@ -179,6 +185,11 @@ class Store(ABC):
         self, payment_id: str, from_status: str, to_status: str
     ) -> Payment | None:
         """Conditional status change; None when the payment is not in `from_status`."""
+
+    @abstractmethod
+    async def pending_payments(self, created_before: float, limit: int = 100) -> list[Payment]:
+        """Payments still pending that were created before `created_before`, oldest first: the work
+        of the poller that asks a PSP about payments whose webhook never came."""
 
     # dead letters
     @abstractmethod
@@ -202,3 +213,18 @@ class Store(ABC):
     async def quarantine_unloadable(self, limit: int = 100_000) -> list[DeadLetter]:
         """Move unprocessed events that no longer load (a poison event stored by an older version) to the
         dead letters, so that `unprocessed_events` and start-up never fail because of one of them."""
+
+    # documents (b2b quotes): not abstract, so stores written before them still load
+    async def save_document(self, document: Document) -> None:
+        """Keep a document (idempotent on its id: saving it again replaces it)."""
+        raise NotImplementedError
+
+    async def get_document(self, document_id: str) -> Document | None:
+        """The document with this id, or None."""
+        raise NotImplementedError
+
+    async def sync_products(self, products: Iterable[Product]) -> None:
+        """The vendor file's catalogue at start-up: new products are added with their stock; existing
+        ones take the file's name, price, description and image, and keep their stock (sales and
+        `palabre stock` own it)."""
+        raise NotImplementedError

@@ -29,6 +29,9 @@ RECIPIENT_REPLACES: dict[str, tuple[str, ...]] = {
     "failed": ("queued", "sent"),
 }
 M = TypeVar("M", bound=BaseModel)
+# A document body: a record (serialised by the backend, fast) or a small dict.
+Body = BaseModel | dict[str, Any]
+Row = tuple[str, str, str, str, Body]  # key, vendor, group, status, body
 
 
 def now() -> float:
@@ -206,11 +209,11 @@ class CampaignStore(ABC):
     async def _get_many(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]: ...
 
     @abstractmethod
-    async def _put(self, kind: str, rows: list[tuple[str, str, str, str, dict[str, Any]]]) -> None:
+    async def _put(self, kind: str, rows: list[Row]) -> None:
         """Create or replace documents: (key, vendor, group, status, body)."""
 
     @abstractmethod
-    async def _insert_new(self, kind: str, rows: list[tuple[str, str, str, str, dict[str, Any]]]) -> int:
+    async def _insert_new(self, kind: str, rows: list[Row]) -> int:
         """Insert documents whose key does not exist yet; the number inserted."""
 
     @abstractmethod
@@ -223,7 +226,7 @@ class CampaignStore(ABC):
         """Documents of a group by status."""
 
     @abstractmethod
-    async def _swap(self, kind: str, key: str, statuses: Iterable[str], status: str, body: dict[str, Any]) -> bool:
+    async def _swap(self, kind: str, key: str, statuses: Iterable[str], status: str, body: Body) -> bool:
         """Replace a document only while its status is one of `statuses`."""
 
     @abstractmethod
@@ -258,14 +261,22 @@ class CampaignStore(ABC):
             old = merged.get(key) or (CampaignContact.model_validate(stored[key]) if key in stored else None)
             if old is None:
                 created += 1
-                merged[key] = c.model_copy(update={"id": key, "created_at": at, "updated_at": at})
+                merged[key] = c if key == c.id else c.model_copy(update={"id": key})
                 continue
             merged[key] = merge(old, c, at)
-        await self._put("contact", [(k, vendor_id, "", c.consent, c.model_dump(mode="json"))
+        await self._put("contact", [(k, vendor_id, vendor_id, c.consent, c)
                                     for k, c in merged.items()])
         await self._put("address", [(f"{vendor_id}|{a}", vendor_id, "", "", {"id": k})
                                     for k, c in merged.items() for a in c.addresses()])
         return created, len(merged) - created
+
+    async def new_contacts(self, vendor_id: str, contacts: list[CampaignContact]) -> int:
+        """How many of `contacts` no stored contact matches (what an import would create)."""
+        links = await self._get_many("address", [f"{vendor_id}|{a}" for c in contacts for a in c.addresses()])
+        return sum(1 for c in contacts if not any(f"{vendor_id}|{a}" in links for a in c.addresses()))
+
+    async def contact_count(self, vendor_id: str) -> int:
+        return sum((await self._count("contact", vendor_id)).values())
 
     async def get_contact(self, vendor_id: str, cid: str) -> CampaignContact | None:
         contact = await self._get("contact", cid, CampaignContact)
@@ -285,14 +296,14 @@ class CampaignStore(ABC):
         return {k: CampaignContact.model_validate(d) for k, d in docs.items() if d.get("vendor_id") == vendor_id}
 
     async def save_contact(self, contact: CampaignContact) -> None:
-        await self._put("contact", [(contact.id, contact.vendor_id, "", contact.consent,
-                                     contact.model_dump(mode="json"))])
+        await self._put("contact", [(contact.id, contact.vendor_id, contact.vendor_id, contact.consent,
+                                     contact)])
         await self._put("address", [(f"{contact.vendor_id}|{a}", contact.vendor_id, "", "", {"id": contact.id})
                                     for a in contact.addresses()])
 
     # templates and segments
     async def save_template(self, template: CampaignTemplate) -> None:
-        await self._put("template", [(template.id, template.vendor_id, "", "", template.model_dump(mode="json"))])
+        await self._put("template", [(template.id, template.vendor_id, "", "", template)])
 
     async def get_template(self, vendor_id: str, name: str) -> CampaignTemplate | None:
         return await self._get("template", f"{vendor_id}:{name}", CampaignTemplate)
@@ -304,7 +315,7 @@ class CampaignStore(ABC):
         return await self._delete("template", f"{vendor_id}:{name}")
 
     async def save_segment(self, segment: Segment) -> None:
-        await self._put("segment", [(segment.id, segment.vendor_id, "", "", segment.model_dump(mode="json"))])
+        await self._put("segment", [(segment.id, segment.vendor_id, "", "", segment)])
 
     async def get_segment(self, vendor_id: str, name: str) -> Segment | None:
         return await self._get("segment", f"{vendor_id}:{name}", Segment)
@@ -319,14 +330,14 @@ class CampaignStore(ABC):
         return await self._get("settings", vendor_id, CampaignSettings) or CampaignSettings(vendor_id=vendor_id)
 
     async def save_settings(self, settings: CampaignSettings) -> None:
-        row = (settings.vendor_id, settings.vendor_id, "", "", settings.model_dump(mode="json"))
+        row = (settings.vendor_id, settings.vendor_id, "", "", settings)
         await self._put("settings", [row])
 
     # campaigns
     async def create_campaign(self, campaign: Campaign) -> bool:
         """Store a new campaign; False when its id exists (a retried create)."""
         row = (campaign.id, campaign.vendor_id, "", f"{campaign.status}#{campaign.version}",
-               campaign.model_dump(mode="json"))
+               campaign)
         return await self._insert_new("campaign", [row]) == 1
 
     async def get_campaign(self, campaign_id: str) -> Campaign | None:
@@ -340,13 +351,13 @@ class CampaignStore(ABC):
         """Change a campaign while its status is one of `statuses` (and its version unmoved); the new one."""
         new = campaign.model_copy(update={**changes, "version": campaign.version + 1})
         done = await self._swap("campaign", campaign.id, [f"{s}#{campaign.version}" for s in statuses],
-                                f"{new.status}#{new.version}", new.model_dump(mode="json"))
+                                f"{new.status}#{new.version}", new)
         return new if done else None
 
     # recipients
     async def add_recipients(self, recipients: list[Recipient]) -> int:
         """Add recipients not added yet (a restart adds the rest of the list, never a second copy)."""
-        return await self._insert_new("recipient", [(r.id, "", r.campaign_id, r.status, r.model_dump(mode="json"))
+        return await self._insert_new("recipient", [(r.id, "", r.campaign_id, r.status, r)
                                                     for r in recipients])
 
     async def pending_recipients(self, campaign_id: str, limit: int) -> list[Recipient]:
@@ -362,9 +373,9 @@ class CampaignStore(ABC):
         """Set a recipient's status (only from `only_from` when given)."""
         new = recipient.model_copy(update={"status": status, "error": error, "at": now()})
         if only_from is None:
-            await self._put("recipient", [(new.id, "", new.campaign_id, status, new.model_dump(mode="json"))])
+            await self._put("recipient", [(new.id, "", new.campaign_id, status, new)])
             return True
-        return await self._swap("recipient", new.id, only_from, status, new.model_dump(mode="json"))
+        return await self._swap("recipient", new.id, only_from, status, new)
 
     async def get_recipient(self, recipient_id: str) -> Recipient | None:
         return await self._get("recipient", recipient_id, Recipient)

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
+from pydantic import BaseModel
 from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.uri_parser import parse_uri
 
-from storage.campaigns import CampaignStore
+from storage.campaigns import Body, CampaignStore, Row
 
 DEFAULT_DB = "palabre"
 CHUNK = 1000
@@ -42,10 +43,10 @@ class MongoCampaignStore(CampaignStore):
             self._client.close()
 
     @staticmethod
-    def _doc(kind: str, row: tuple[str, str, str, str, dict[str, Any]]) -> dict[str, Any]:
+    def _doc(kind: str, row: Row) -> dict[str, Any]:
         key, vendor, group, status, body = row
         return {"_id": _id(kind, key), "kind": kind, "key": key, "vendor": vendor, "grp": group, "status": status,
-                "body": body}
+                "body": body.model_dump(mode="json") if isinstance(body, BaseModel) else body}
 
     async def _get_many(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -56,7 +57,7 @@ class MongoCampaignStore(CampaignStore):
                 out[doc["key"]] = doc["body"]
         return out
 
-    async def _put(self, kind: str, rows: list[tuple[str, str, str, str, dict[str, Any]]]) -> None:
+    async def _put(self, kind: str, rows: list[Row]) -> None:
         # New documents go in bulk (an import is mostly new contacts); the ones that exist are replaced.
         for i in range(0, len(rows), CHUNK):
             docs = [self._doc(kind, r) for r in rows[i:i + CHUNK]]
@@ -70,7 +71,7 @@ class MongoCampaignStore(CampaignStore):
             for index in existing:
                 await self._docs.replace_one({"_id": docs[index]["_id"]}, docs[index], upsert=True)
 
-    async def _insert_new(self, kind: str, rows: list[tuple[str, str, str, str, dict[str, Any]]]) -> int:
+    async def _insert_new(self, kind: str, rows: list[Row]) -> int:
         inserted = 0
         for i in range(0, len(rows), CHUNK):
             docs = [self._doc(kind, r) for r in rows[i:i + CHUNK]]
@@ -96,7 +97,7 @@ class MongoCampaignStore(CampaignStore):
         pipeline = [{"$match": {"kind": kind, "grp": group}}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
         return {d["_id"]: int(d["n"]) async for d in self._docs.aggregate(pipeline)}
 
-    async def _swap(self, kind: str, key: str, statuses: Iterable[str], status: str, body: dict[str, Any]) -> bool:
+    async def _swap(self, kind: str, key: str, statuses: Iterable[str], status: str, body: Body) -> bool:
         current = await self._docs.find_one({"_id": _id(kind, key)}, {"vendor": 1, "grp": 1})
         if current is None:
             return False

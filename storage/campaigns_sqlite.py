@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from storage.campaigns import CampaignStore
+from pydantic import BaseModel
+
+from storage.campaigns import Body, CampaignStore, Row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (kind TEXT NOT NULL, key TEXT NOT NULL, vendor TEXT NOT NULL, grp TEXT NOT NULL,
@@ -20,6 +22,10 @@ CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 FILE_NAME = "campaigns.sqlite3"
 CHUNK = 500  # SQLite's default limit on host parameters is far above this
+
+
+def _json(body: Body) -> str:
+    return body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body, ensure_ascii=False)
 
 
 class SqliteCampaignStore(CampaignStore):
@@ -73,14 +79,14 @@ class SqliteCampaignStore(CampaignStore):
             out.update((k, json.loads(b)) for k, b in rows)
         return out
 
-    async def _put(self, kind: str, rows: list[tuple[str, str, str, str, dict[str, Any]]]) -> None:
+    async def _put(self, kind: str, rows: list[Row]) -> None:
         self._write("INSERT OR REPLACE INTO docs (kind, key, vendor, grp, status, body) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(kind, k, v, g, s, json.dumps(b, ensure_ascii=False)) for k, v, g, s, b in rows])
+                    [(kind, k, v, g, s, _json(b)) for k, v, g, s, b in rows])
 
-    async def _insert_new(self, kind: str, rows: list[tuple[str, str, str, str, dict[str, Any]]]) -> int:
+    async def _insert_new(self, kind: str, rows: list[Row]) -> int:
         return self._write("INSERT OR IGNORE INTO docs (kind, key, vendor, grp, status, body) "
                            "VALUES (?, ?, ?, ?, ?, ?)",
-                           [(kind, k, v, g, s, json.dumps(b, ensure_ascii=False)) for k, v, g, s, b in rows])
+                           [(kind, k, v, g, s, _json(b)) for k, v, g, s, b in rows])
 
     async def _scan(self, kind: str, *, vendor: str | None = None, group: str | None = None,
                     status: str | None = None, after: str = "", limit: int = 0) -> list[tuple[str, dict[str, Any]]]:
@@ -99,12 +105,12 @@ class SqliteCampaignStore(CampaignStore):
                        (kind, group)).fetchall()
         return {s: n for s, n in rows}
 
-    async def _swap(self, kind: str, key: str, statuses: Iterable[str], status: str, body: dict[str, Any]) -> bool:
+    async def _swap(self, kind: str, key: str, statuses: Iterable[str], status: str, body: Body) -> bool:
         wanted = list(statuses)
         return self._write(
             "UPDATE docs SET status = ?, body = ? WHERE kind = ? AND key = ? "
             f"AND status IN ({','.join('?' * len(wanted))})",
-            [(status, json.dumps(body, ensure_ascii=False), kind, key, *wanted)]) == 1
+            [(status, _json(body), kind, key, *wanted)]) == 1
 
     async def _delete(self, kind: str, key: str) -> bool:
         return self._write("DELETE FROM docs WHERE kind = ? AND key = ?", [(kind, key)]) == 1

@@ -17,6 +17,7 @@ from storage.records import (
     STATUS_REPLACES,
     ChannelAccount,
     Conversation,
+    Document,
     Message,
     Order,
     OrderStatus,
@@ -50,6 +51,8 @@ CREATE TABLE IF NOT EXISTS holds (
     id TEXT NOT NULL, vendor TEXT NOT NULL, code TEXT NOT NULL, qty INTEGER NOT NULL,
     PRIMARY KEY (vendor, code, id));
 CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, status TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_buyer
+    ON orders(json_extract(body, '$.vendor_id'), json_extract(body, '$.contact.address'));
 CREATE TABLE IF NOT EXISTS channel_accounts (
     provider TEXT NOT NULL, vendor TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (provider, vendor));
 CREATE TABLE IF NOT EXISTS payments (id TEXT PRIMARY KEY, status TEXT NOT NULL, body TEXT NOT NULL);
@@ -389,6 +392,12 @@ class EmbeddedStore(Store):
         row = self._x("SELECT body FROM orders WHERE id = ?", (order_id,)).fetchone()
         return Order.model_validate_json(row[0]) if row else None
 
+    async def buyer_orders(self, vendor_id: str, address: str, limit: int = 1000) -> list[Order]:
+        rows = self._x("SELECT body FROM orders WHERE json_extract(body, '$.vendor_id') = ? "
+                       "AND json_extract(body, '$.contact.address') = ?", (vendor_id, address)).fetchall()
+        orders = sorted((Order.model_validate_json(r[0]) for r in rows), key=lambda o: o.created_at)
+        return orders[-limit:]
+
     async def transition_order(
         self, order_id: str, from_statuses: Iterable[OrderStatus], to_status: OrderStatus, **fields: object
     ) -> Order | None:
@@ -412,6 +421,11 @@ class EmbeddedStore(Store):
     async def get_payment(self, payment_id: str) -> Payment | None:
         row = self._x("SELECT body FROM payments WHERE id = ?", (payment_id,)).fetchone()
         return Payment.model_validate_json(row[0]) if row else None
+
+    async def pending_payments(self, created_before: float, limit: int = 100) -> list[Payment]:
+        rows = self._x("SELECT body FROM payments WHERE status = 'pending'").fetchall()
+        pending = sorted((Payment.model_validate_json(r[0]) for r in rows), key=lambda p: p.created_at)
+        return [p for p in pending if p.created_at < created_before][:limit]
 
     async def transition_payment(self, payment_id: str, from_status: str, to_status: str) -> Payment | None:
         payment = await self.get_payment(payment_id)
@@ -475,3 +489,27 @@ class EmbeddedStore(Store):
         if letters:
             await self._durable()
         return letters
+
+    # documents
+    async def save_document(self, document: Document) -> None:
+        # Created on first use, like dead_letters: data folders made by older versions gain it too.
+        self._x("CREATE TABLE IF NOT EXISTS documents (id TEXT PRIMARY KEY, body BLOB NOT NULL, meta TEXT NOT NULL)")
+        self._w("INSERT OR REPLACE INTO documents (id, body, meta) VALUES (?, ?, ?)",
+                (document.id, document.body, document.model_dump_json(exclude={"body"})))
+        await self._durable()
+
+    async def get_document(self, document_id: str) -> Document | None:
+        self._x("CREATE TABLE IF NOT EXISTS documents (id TEXT PRIMARY KEY, body BLOB NOT NULL, meta TEXT NOT NULL)")
+        row = self._x("SELECT body, meta FROM documents WHERE id = ?", (document_id,)).fetchone()
+        if row is None:
+            return None
+        return Document.model_validate({**json.loads(row[1]), "body": bytes(row[0])})
+
+    async def sync_products(self, products: Iterable[Product]) -> None:
+        for p in products:
+            self._w(
+                "INSERT INTO products (vendor, code, stock, body) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (vendor, code) DO UPDATE SET body = excluded.body",
+                (p.vendor_id, p.code, p.stock, p.model_dump_json(exclude={"stock"})),
+            )
+        await self._durable()

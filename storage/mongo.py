@@ -27,6 +27,7 @@ from storage.records import (
     STATUS_REPLACES,
     ChannelAccount,
     Conversation,
+    Document,
     Message,
     Order,
     OrderStatus,
@@ -170,6 +171,9 @@ class MongoStore(Store):
         await self._messages.create_index([("provider_message_id", ASCENDING)])
         await self._outbox.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await self._timers.create_index([("due_at", ASCENDING)])
+        await self._payments.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
+        await self._orders.create_index([("vendor_id", ASCENDING), ("contact.address", ASCENDING),
+                                         ("created_at", ASCENDING)])
         await self._products.create_index([("vendor_id", ASCENDING), ("code", ASCENDING)], unique=True)
         await self._migrate_hold_arrays()
 
@@ -437,6 +441,11 @@ class MongoStore(Store):
         doc = await self._orders.find_one({"_id": order_id})
         return _load(Order, doc) if doc else None
 
+    async def buyer_orders(self, vendor_id: str, address: str, limit: int = 1000) -> list[Order]:
+        cursor = self._orders.find({"vendor_id": vendor_id, "contact.address": address})
+        recent = [_load(Order, d) async for d in cursor.sort("created_at", -1).limit(limit)]
+        return recent[::-1]
+
     async def transition_order(
         self, order_id: str, from_statuses: Iterable[OrderStatus], to_status: OrderStatus, **fields: object
     ) -> Order | None:
@@ -454,6 +463,10 @@ class MongoStore(Store):
     async def get_payment(self, payment_id: str) -> Payment | None:
         doc = await self._payments.find_one({"_id": payment_id})
         return _load(Payment, doc) if doc else None
+
+    async def pending_payments(self, created_before: float, limit: int = 100) -> list[Payment]:
+        cursor = self._payments.find({"status": "pending", "created_at": {"$lt": created_before}})
+        return [_load(Payment, d) async for d in cursor.sort("created_at", ASCENDING).limit(limit)]
 
     async def transition_payment(self, payment_id: str, from_status: str, to_status: str) -> Payment | None:
         doc = await self._payments.find_one_and_update(
@@ -504,6 +517,25 @@ class MongoStore(Store):
             await self._events.update_one({"_id": letter.event_id}, {"$set": {"processed": True}})
         return letters
 
+
+    # documents
+    async def save_document(self, document: Document) -> None:
+        doc = {**document.model_dump(exclude={"body"}), "body": document.body, "_id": document.id}
+        await self._db.get_collection("documents").replace_one({"_id": document.id}, doc, upsert=True)
+
+    async def get_document(self, document_id: str) -> Document | None:
+        doc = await self._db.get_collection("documents").find_one({"_id": document_id})
+        if doc is None:
+            return None
+        doc.pop("_id", None)
+        return Document.model_validate({**doc, "body": bytes(doc["body"])})
+
+    async def sync_products(self, products: Iterable[Product]) -> None:
+        for p in products:
+            details = p.model_dump(mode="json", exclude={"stock"})
+            await self._products.update_one({"vendor_id": p.vendor_id, "code": p.code},
+                                            {"$set": details, "$setOnInsert": {"stock": p.stock, "held": {}}},
+                                            upsert=True)
 
 def _hold_key(hold_id: str) -> str:
     """A hold id as a field name: no `.` (a path separator) and no leading `$` (an operator)."""

@@ -139,6 +139,8 @@ class Payment(BaseModel):
     status: Literal["pending", "paid", "failed", "expired"] = "pending"
     expires_at: float = 0.0
     created_at: float = Field(default_factory=now)
+    provider_ref: str | None = None  # the PSP's id for it (charge, session, invoice token)
+    link: str | None = None  # the checkout URL the buyer was sent
 
 
 CHANNELS = ("whatsapp", "telegram", "sms", "email", "web")
@@ -176,3 +178,14 @@ class TurnWrite(BaseModel):
     outbox: list[OutboxEntry] = Field(default_factory=list)
     timers: list[Timer] = Field(default_factory=list)
     cancel_timers: list[str] = Field(default_factory=list)
+
+
+class Document(BaseModel):
+    """A file the bot sends by link (a b2b quote PDF), served by its unguessable id."""
+
+    id: str
+    vendor_id: str
+    filename: str
+    content_type: str
+    body: bytes
+    created_at: float = Field(default_factory=now)

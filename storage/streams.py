@@ -7,12 +7,15 @@ fencing token (a per-partition counter bumped on each grant), so a holder that l
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -20,6 +23,8 @@ from redis.exceptions import ResponseError
 __all__ = ["Entry", "Lease", "StreamBus", "partition_of"]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 GROUP = "palabre"
 # Bounded streams: acknowledged entries are trimmed away; the cap only bites on a backlog this deep,
@@ -68,6 +73,42 @@ def partition_of(key: str, partitions: int) -> int:
     return int.from_bytes(digest, "big") % partitions
 
 
+class _Coalesced(Generic[_T]):
+    """Items submitted by concurrent callers go to Redis together: one pipeline in flight at a time, and
+    whatever arrives meanwhile forms the next one. Under load that is one round trip for many webhooks
+    (or acks) instead of one each; each caller still returns only once its own items are written, and
+    items keep their submission order."""
+
+    def __init__(self, flush: Callable[[list[_T]], Awaitable[None]]) -> None:
+        self._flush = flush
+        self._waiting: list[tuple[list[_T], asyncio.Future[None]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def submit(self, items: list[_T]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((items, future))
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._run())
+        await future
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await self._flush([item for items, _ in batch for item in items])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._running = None
+
+
 @dataclass
 class Lease:
     """This process's hold on one partition. `lost` turns True once a renewal finds it gone."""
@@ -114,6 +155,8 @@ class StreamBus:
         self._renew = self._redis.register_script(_RENEW_LUA)
         self._release = self._redis.register_script(_RELEASE_LUA)
         self._members = self._redis.register_script(_MEMBERS_LUA)
+        self._appends: _Coalesced[tuple[str, str]] = _Coalesced(self._append_now)
+        self._acks: _Coalesced[tuple[int, str]] = _Coalesced(self._ack_now)
 
     def stream(self, partition: int) -> str:
         return f"{self._prefix}stream:{partition}"
@@ -137,9 +180,14 @@ class StreamBus:
         return bool(created)
 
     async def append(self, items: list[tuple[str, str]]) -> None:
-        """Append (conversation key, payload) items, each to its key's partition, in one round trip."""
-        if not items:
-            return
+        """Append (conversation key, payload) items, each to its key's partition; returns once Redis has them.
+
+        Concurrent calls share round trips, in the order they were made.
+        """
+        if items:
+            await self._appends.submit(items)
+
+    async def _append_now(self, items: list[tuple[str, str]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
         for key, payload in items:
             pipe.xadd(self.stream(self.partition_of(key)), {"e": payload}, maxlen=STREAM_MAXLEN, approximate=True)
@@ -166,10 +214,21 @@ class StreamBus:
         return out
 
     async def ack(self, partition: int, entry_ids: list[str]) -> None:
-        """Acknowledge and delete processed entries (they are in the store; the stream is only the queue)."""
+        """Acknowledge and delete processed entries (they are in the store; the stream is only the queue).
+
+        Concurrent calls share round trips.
+        """
+        if entry_ids:
+            await self._acks.submit([(partition, i) for i in entry_ids])
+
+    async def _ack_now(self, items: list[tuple[int, str]]) -> None:
+        by_partition: dict[int, list[str]] = {}
+        for partition, entry_id in items:
+            by_partition.setdefault(partition, []).append(entry_id)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.xack(self.stream(partition), GROUP, *entry_ids)
-        pipe.xdel(self.stream(partition), *entry_ids)
+        for partition, ids in by_partition.items():
+            pipe.xack(self.stream(partition), GROUP, *ids)
+            pipe.xdel(self.stream(partition), *ids)
         await pipe.execute()
 
     async def claim(self, partition: int, limit: int = 10_000) -> int:
@@ -197,7 +256,8 @@ class StreamBus:
             return []
         pipe = self._redis.pipeline(transaction=False)
         for lease in leases:
-            self._renew(keys=[self._lease_key(lease.partition)], args=[lease.value, self._ttl_ms()], client=pipe)
+            await self._renew(keys=[self._lease_key(lease.partition)], args=[lease.value, self._ttl_ms()],
+                              client=pipe)
         return [bool(r) for r in await pipe.execute()]
 
     async def release_lease(self, lease: Lease) -> None:

@@ -14,9 +14,10 @@ from typing import Any
 
 import yaml
 from jinja2 import Template, TemplateError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from channels import Button, Reply
+from channels.replies import ListRow, ListSection
 from locales import DEFAULT, SUPPORTED, normalise
 from templates.check import MessageProblem, hint, template_problem
 from templates.sandbox import compile_template
@@ -26,9 +27,47 @@ HERE = Path(__file__).parent
 log = logging.getLogger("palabre.templates")
 
 
+MAX_LIST_ROWS = 10  # what a WhatsApp list message shows
+
+
+class ListRowSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)  # the trigger when tapped (Telegram's callback data: 64 bytes)
+    title: str
+    description: str | None = None
+
+
+class ListSectionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = ""
+    rows: list[ListRowSpec] = Field(min_length=1)
+
+
+class ListSpec(BaseModel):
+    """A list of choices: a WhatsApp list message (a button opens it), numbered choices on SMS and e-mail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    button: str = Field(min_length=1)
+    sections: list[ListSectionSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _rows(self) -> ListSpec:
+        total = sum(len(s.rows) for s in self.sections)
+        if total > MAX_LIST_ROWS:
+            raise ValueError(f"a list has at most {MAX_LIST_ROWS} rows in all (WhatsApp shows no more); this one has "
+                             f"{total}")
+        return self
+
+
 class MessageSpec(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     text: str
     buttons: list[Button] = Field(default_factory=list)
+    choices: ListSpec | None = Field(default=None, alias="list")
 
 
 class MessageError(ValueError):
@@ -55,7 +94,19 @@ def _spec(value: Any) -> MessageSpec:
 def _parts(value: Any, spec: MessageSpec) -> list[tuple[tuple[str | int, ...], str]]:
     """(path inside the message, template source) for the text and each button title."""
     text_part: tuple[str | int, ...] = () if isinstance(value, str) else ("text",)
-    return [(text_part, spec.text), *((("buttons", i, "title"), b.title) for i, b in enumerate(spec.buttons))]
+    parts = [(text_part, spec.text), *((("buttons", i, "title"), b.title) for i, b in enumerate(spec.buttons))]
+    if spec.choices is not None:
+        parts.append((("list", "button"), spec.choices.button))
+        for i, section in enumerate(spec.choices.sections):
+            parts.append((("list", "sections", i, "title"), section.title))
+            for j, row in enumerate(section.rows):
+                parts.append((("list", "sections", i, "rows", j, "title"), row.title))
+                if row.description:
+                    parts.append((("list", "sections", i, "rows", j, "description"), row.description))
+    return parts
+
+
+_Rows = tuple[tuple[str, Template, Template | None], ...]
 
 
 @dataclass(frozen=True)
@@ -64,15 +115,32 @@ class _Compiled:
     text: Template
     buttons: tuple[tuple[str, Template], ...]
     shipped: _Compiled | None = None  # set on a vendor's wording: what the buyer gets if it fails
+    list_button: Template | None = None
+    sections: tuple[tuple[Template, _Rows], ...] = ()
 
     @classmethod
     def of(cls, spec: MessageSpec, names: tuple[str, ...], shipped: _Compiled | None = None) -> _Compiled:
+        menu = spec.choices
+        sections = tuple(
+            (compile_template(s.title), tuple((r.id, compile_template(r.title),
+                                               compile_template(r.description) if r.description else None)
+                                              for r in s.rows))
+            for s in (menu.sections if menu else ()))
         return cls(names, compile_template(spec.text),
-                   tuple((b.id, compile_template(b.title)) for b in spec.buttons), shipped)
+                   tuple((b.id, compile_template(b.title)) for b in spec.buttons), shipped,
+                   compile_template(menu.button) if menu else None, sections)
 
     def render(self, ctx: dict[str, Any]) -> Reply:
-        return Reply(text=self.text.render(ctx).strip(),
-                     buttons=[Button(id=i, title=t.render(ctx)) for i, t in self.buttons])
+        reply = Reply(text=self.text.render(ctx).strip(),
+                      buttons=[Button(id=i, title=t.render(ctx)) for i, t in self.buttons])
+        if self.list_button is not None:
+            reply.list_sections = [
+                ListSection(title=title.render(ctx).strip(),
+                            rows=[ListRow(id=i, title=t.render(ctx).strip(),
+                                          description=d.render(ctx).strip() if d else None) for i, t, d in rows])
+                for title, rows in self.sections]
+            reply.data["list_button"] = self.list_button.render(ctx).strip()
+        return reply
 
 
 class MessageCatalog:

@@ -15,6 +15,7 @@ from bot.metrics import Metrics
 from bot.payments import PaymentProvider
 from bot.pipeline.courtesy import ANSWERED_KINDS, APOLOGY, HOLD_ON, courtesy_write
 from bot.pipeline.failures import Backoff, is_transient
+from bot.pipeline.partitions import PartitionWorker, only_one
 from bot.pipeline.turn import TurnBuilder
 from bot.vendors import Vendor
 from channels import Event, Reply
@@ -22,13 +23,22 @@ from channels.base import mask_address
 from storage import Store, TurnWrite
 from storage.coordination import Coordinator
 from storage.dead_letters import ERROR_LIMIT, DeadLetter
+from storage.streams import Lease, StreamBus
 
 log = logging.getLogger("palabre.pipeline")
 
 # A transient failure shorter than this goes unnoticed by the buyer; past it they are told to wait.
 HOLD_ON_AFTER = 2.0
+# Partitioned mode: how often events Redis refused are tried again, and after how long an unprocessed
+# event is assumed to have missed its stream (a crash between store and append) and appended again.
+REQUEUE_INTERVAL = 0.5
+ORPHAN_AGE = 60.0
 
 TurnListener = Callable[[Event, TurnWrite], Awaitable[None]]
+
+
+class _Abandoned(Exception):
+    """The partition's lease was lost mid-turn: the new owner runs the event; this process writes nothing."""
 
 
 class IntakeUnavailable(ApiError):
@@ -54,6 +64,12 @@ class Pipeline:
     conversation's later events so their order is kept; the buyer gets at most one "one moment"
     message. Any other failure is retried up to `max_attempts` times in all, then the event is
     set aside as a dead letter and the buyer gets one apology; `replay` queues it again.
+
+    Partitioned (`streams` given, several processes on one Redis): `ingest` appends each new event
+    to its conversation's stream partition once it is durable, and the `PartitionWorker` of whichever
+    process leases that partition runs it (see bot/pipeline/partitions.py); no conversation lock is
+    needed, as one process owns the partition. A turn whose lease was lost before its commit writes
+    nothing, and the commit's version check refuses a turn that raced the new owner's.
     """
 
     def __init__(
@@ -69,6 +85,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         max_attempts: int = 3,
         backoff: Backoff | None = None,
+        streams: StreamBus | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {max_attempts!r}")
@@ -84,6 +101,11 @@ class Pipeline:
         self._queues: dict[str, deque[Event]] = {}
         self._waiters: dict[str, asyncio.Future[list[Reply]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.streams = streams
+        self.worker = PartitionWorker(streams, self._run_partitioned) if streams else None
+        self._unqueued: dict[str, tuple[Event, float]] = {}
+        self._held_on: set[str] = set()
+        self._requeuer: asyncio.Task[None] | None = None
         # Called after each committed turn (e.g. the inbox follows handoffs); they must not raise.
         self.turn_listeners: list[TurnListener] = []
 
@@ -99,6 +121,9 @@ class Pipeline:
                         type(exc).__name__)
             raise IntakeUnavailable() from exc
         self.metrics.inc("palabre_events_received_total", len(events))
+        if self.streams is not None:
+            await self._append(events, fresh)
+            return fresh
         for event, is_new in zip(events, fresh, strict=True):
             if is_new:
                 self._enqueue(event)
@@ -106,18 +131,97 @@ class Pipeline:
                 self.metrics.inc("palabre_events_duplicate_total")
         return fresh
 
+    async def _append(self, events: list[Event], fresh: list[bool]) -> None:
+        """Queue durable events on their partitions. A repeat of an event still unprocessed is appended
+        again: its first append may have failed (503), and a second run of it only finds it processed."""
+        assert self.streams is not None
+        queued = []
+        for event, is_new in zip(events, fresh, strict=True):
+            if is_new:
+                queued.append(event)
+                continue
+            self.metrics.inc("palabre_events_duplicate_total")
+            if not await self.store.is_processed(event.id):
+                queued.append(event)
+        try:
+            await self.streams.append([(e.conversation_key, e.model_dump_json()) for e in queued])
+        except Exception as exc:
+            # Durable in the store already, so acknowledged: this process appends them once Redis answers.
+            log.warning("%d durable event(s) could not be queued (%s); appended once Redis is back", len(queued),
+                        type(exc).__name__)
+            for event in queued:
+                self._unqueued.setdefault(event.id, (event, time.monotonic()))
+
+    async def _requeue_loop(self) -> None:
+        """Partitioned mode's safety net: append what Redis refused, everything unprocessed when Redis came
+        back empty, and (once cluster-wide, every ORPHAN_AGE) any event left unprocessed that long."""
+        assert self.streams is not None
+        last_orphan_sweep = time.monotonic()
+        while True:
+            await asyncio.sleep(REQUEUE_INTERVAL)
+            try:
+                await self._requeue()
+                if await self.streams.recovery_due():
+                    log.warning("recovered %d unprocessed events into new streams", await self._append_unprocessed())
+                if time.monotonic() - last_orphan_sweep >= ORPHAN_AGE:
+                    last_orphan_sweep = time.monotonic()
+                    await only_one(self.coordinator, "orphans", self._append_orphans)
+            except Exception as exc:
+                log.warning("requeueing events failed for now (%s)", type(exc).__name__)
+
+    async def _requeue(self) -> None:
+        assert self.streams is not None
+        if not self._unqueued:
+            return
+        pending = list(self._unqueued.values())
+        try:
+            await self.streams.append([(e.conversation_key, e.model_dump_json()) for e, _ in pending])
+        except Exception:
+            for event, since in pending:
+                overdue = time.monotonic() - since >= HOLD_ON_AFTER and event.id not in self._held_on
+                if overdue and await self._hold_on(event):
+                    self._held_on.add(event.id)
+            raise
+        for event, _ in pending:
+            self._unqueued.pop(event.id, None)
+            self._held_on.discard(event.id)
+
+    async def _append_unprocessed(self, older_than: float | None = None) -> int:
+        assert self.streams is not None
+        events = await self.store.unprocessed_events(limit=100_000)
+        if older_than is not None:
+            events = [e for e in events if e.received_at <= older_than]
+        await self.streams.append([(e.conversation_key, e.model_dump_json()) for e in events])
+        return len(events)
+
+    async def _append_orphans(self) -> None:
+        count = await self._append_unprocessed(older_than=time.time() - ORPHAN_AGE)
+        if count:
+            log.warning("%d event(s) unprocessed for over %.0f s appended again", count, ORPHAN_AGE)
+
     async def ingest_and_wait(self, event: Event, timeout: float = 30.0) -> list[Reply]:
         """Ingest one event and return the replies its turn produced (a retry gets the same ones)."""
         loop = asyncio.get_running_loop()
         waiter = self._waiters.setdefault(event.id, loop.create_future())
         try:
             (fresh,) = await self.ingest([event])
+            if self.streams is not None:
+                return await self._wait_anywhere(event, waiter, timeout)
             if not fresh and not self._pending(event) and await self.store.is_processed(event.id):
                 return await self.replies_for(event)
             return await asyncio.wait_for(asyncio.shield(waiter), timeout)
         finally:
             if self._waiters.get(event.id) is waiter and waiter.done():
                 del self._waiters[event.id]
+
+    async def _wait_anywhere(self, event: Event, waiter: asyncio.Future[list[Reply]], timeout: float) -> list[Reply]:
+        """The replies of an event whose turn may run in another process: from the turn here, or from the store."""
+        async with asyncio.timeout(timeout):
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(asyncio.shield(waiter), 0.05)
+                if await self.store.is_processed(event.id):
+                    return await self.replies_for(event)
 
     def _pending(self, event: Event) -> bool:
         q = self._queues.get(event.conversation_key)
@@ -154,11 +258,27 @@ class Pipeline:
         for letter in await self.store.quarantine_unloadable():
             self.metrics.inc("palabre_dead_letters_total")
             log.error("stored event=%s cannot be loaded and is set aside as a dead letter", letter.event_id)
+        if self.streams is not None:
+            return await self._recover_streams()
         events = await self.store.unprocessed_events(limit=100_000)
         for event in events:
             if not self._pending(event):
                 self._enqueue(event)
         return len(events)
+
+    async def _recover_streams(self) -> int:
+        """Once per Redis lifetime (the first process up, or Redis back empty): append every unprocessed
+        event again. Events already queued are then queued twice; the second run finds them processed."""
+        assert self.streams is not None
+        if not await self.streams.recovery_due():
+            return 0
+        return await self._append_unprocessed()
+
+    async def start(self) -> None:
+        """Start consuming partitions (partitioned mode); the in-process path needs no start."""
+        if self.worker is not None:
+            await self.worker.start()
+            self._requeuer = asyncio.create_task(self._requeue_loop())
 
     async def replay(self, event_id: str) -> Event | None:
         """Take a dead letter off the list and queue its event again; None when it is not a dead letter.
@@ -168,7 +288,9 @@ class Pipeline:
         event = await self.store.revive_event(event_id)
         if event is not None:
             log.warning("dead letter event=%s replayed", event_id)
-            if not self._pending(event):
+            if self.streams is not None:
+                await self.streams.append([(event.conversation_key, event.model_dump_json())])
+            elif not self._pending(event):
                 self._enqueue(event)
         return event
 
@@ -177,9 +299,19 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         while self._tasks and time.monotonic() < deadline:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+        if self.worker is not None:
+            await self.worker.idle(max(0.0, deadline - time.monotonic()))
 
     async def stop(self) -> None:
         """Stop processing: turns still retrying stay unprocessed in the store, for the next start."""
+        if self._requeuer is not None:
+            self._requeuer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._requeuer
+        if self.worker is not None:
+            await self.worker.stop()
+        if self.streams is not None:
+            await self.streams.close()
         tasks = set(self._tasks)
         for task in tasks:
             task.cancel()
@@ -188,16 +320,24 @@ class Pipeline:
                 await task
 
     # processing
-    async def _process_safely(self, event: Event) -> None:
-        """Run the event's turn until it is committed or dead-lettered (or the pipeline stops)."""
+    async def _run_partitioned(self, event: Event, lease: Lease) -> None:
+        await self._process_safely(event, lease)
+
+    async def _process_safely(self, event: Event, lease: Lease | None = None) -> None:
+        """Run the event's turn until it is committed or dead-lettered (or the pipeline stops, or the
+        partition's lease is lost: the new owner runs it)."""
         waiter = self._waiters.get(event.id)
         started = time.perf_counter()
         failures = retries = 0
         held = False
         while True:
+            if lease is not None and lease.lost:
+                return
             try:
-                replies = await self._process(event)
+                replies = await self._process(event, lease)
                 break
+            except _Abandoned:
+                return
             except Exception as exc:
                 if is_transient(exc):
                     retries += 1
@@ -223,13 +363,16 @@ class Pipeline:
         if waiter and not waiter.done():
             waiter.set_result(replies)
 
-    async def _process(self, event: Event) -> list[Reply]:
+    async def _process(self, event: Event, lease: Lease | None = None) -> list[Reply]:
         key = event.conversation_key
-        lock = self.coordinator.lock(key) if self.distributed else contextlib.nullcontext()
+        partitioned = lease is not None
+        lock = self.coordinator.lock(key) if self.distributed and not partitioned else contextlib.nullcontext()
         async with lock:
             if await self.store.is_processed(event.id):
                 return await self.replies_for(event)
             write = await self.turns.build(event)
+            if lease is not None and lease.lost:
+                raise _Abandoned()
             await self.store.commit_turn(write)
         self.delivery.submit(write.outbox)
         self.metrics.inc("palabre_turns_total")

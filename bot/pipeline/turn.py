@@ -27,6 +27,9 @@ NUMBERED_CHANNELS = frozenset({"sms", "email"})
 NUMBERED_PROVIDERS = frozenset({"wasender", "twilio"})
 # Reactions are acknowledged silently: answering a 👍 with "I did not understand" would annoy.
 SILENT_UNSUPPORTED = frozenset({"reaction"})
+# Where a reply's file (a quote PDF) is sent as a document; elsewhere the wording carries its link
+# (SMS would become a paid MMS, Telegram's adapter sends text only, e-mail lists links).
+DOCUMENT_CHANNELS = frozenset({"whatsapp", "web"})
 
 
 class TurnBuilder:
@@ -45,6 +48,7 @@ class TurnBuilder:
         self.psp = psp
         self.delivery = delivery
         self.clock = clock
+        self.base_url = ""  # set by the runtime from its settings: links to documents
 
     def new_conversation(self, event: Event) -> Conversation:
         vendor = self.vendors.get(event.vendor_id)
@@ -93,7 +97,7 @@ class TurnBuilder:
             trigger = parse["intent"]["name"]
         turn = Turn(
             state=conv.state, slots=dict(conv.slots), event=event, parse=parse,
-            services=Services(self.store, vendor, self.psp, conv.id, now),
+            services=Services(self.store, vendor, self.psp, conv.id, now, base_url=self.base_url),
         )
         await vendor.dialog.step(turn, trigger, is_button=event.kind == "postback")
         conv.state, conv.slots = turn.state, turn.slots
@@ -103,6 +107,12 @@ class TurnBuilder:
         write.conversation = conv
         variables = self._variables(vendor, conv, event, turn)
         replies = [vendor.messages.render(key, conv.locale, variables) for key in turn.says]
+        if conv.channel in DOCUMENT_CHANNELS:
+            for i, reply in enumerate(replies):
+                attachment = turn.attachments.get(i)
+                if attachment is not None:
+                    reply.media_url = attachment.url
+                    reply.data.update(media_type=attachment.media_type, filename=attachment.filename)
         if conv.channel == "sms":
             # What each SMS will cost, recorded with the reply in the transcript.
             for reply in replies:

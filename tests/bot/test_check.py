@@ -1,4 +1,4 @@
-"""`palabre check` as an operator runs it: exit 1 with file:line for what the server would regret."""
+"""`palabre check` as an operator runs it: exit 1 with file:line:column for what the server would regret."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ def check(*paths: Path | str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-def line_of(path: Path, needle: str) -> int:
-    return next(i for i, s in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in s)
+def where(path: Path, needle: str) -> str:
+    """`line:column` of the first `needle` in the file, as check reports positions."""
+    return next(f"{i}:{s.index(needle) + 1}" for i, s in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if needle in s)
 
 
 def vendor_with(tmp_path: Path, messages: dict) -> Path:
@@ -26,7 +28,7 @@ def test_check_refuses_template_touching_globals(tmp_path: Path) -> None:
     f = vendor_with(tmp_path, {"fr": {"goodbye": "{{ cycler.__init__.__globals__ }}"}})
     result = check(f.parent)
     assert result.returncode == 1, result.stdout
-    assert f"{f}:{line_of(f, 'goodbye:')}: messages.fr.goodbye: touches '__init__'" in result.stderr
+    assert f"{f}:{where(f, 'goodbye:')}: messages.fr.goodbye: touches '__init__'" in result.stderr
 
 
 def test_check_refuses_attribute_forbidden_only_at_render(tmp_path: Path) -> None:
@@ -34,7 +36,7 @@ def test_check_refuses_attribute_forbidden_only_at_render(tmp_path: Path) -> Non
     f = vendor_with(tmp_path, {"en": {"thanks": "{{ vendor_name|attr('_' ~ '_class__') }}"}})
     result = check(f)
     assert result.returncode == 1
-    assert f"{f}:{line_of(f, 'thanks:')}: messages.en.thanks:" in result.stderr and "unsafe" in result.stderr
+    assert f"{f}:{where(f, 'thanks:')}: messages.en.thanks:" in result.stderr and "unsafe" in result.stderr
 
 
 def test_check_refuses_undefined_variable(tmp_path: Path) -> None:
@@ -42,7 +44,7 @@ def test_check_refuses_undefined_variable(tmp_path: Path) -> None:
         {"id": "pay", "title": "PAYER {{ total }}"}]}}})
     result = check(f)
     assert result.returncode == 1
-    assert (f"{f}:{line_of(f, 'text:')}: messages.fr.offer.text: uses undefined variable 'produit' "
+    assert (f"{f}:{where(f, 'text:')}: messages.fr.offer.text: uses undefined variable 'produit' "
             "(did you mean 'product'?)") in result.stderr
     assert "buttons" not in result.stderr  # `total` is one of the offer's variables
 
@@ -57,9 +59,9 @@ def test_check_refuses_misspelt_message_key(tmp_path: Path) -> None:
     f = vendor_with(tmp_path, {"fr": {"thanx": "Merci !"}, "wo": {"thanks": "Jërëjëf"}})
     result = check(f)
     assert result.returncode == 1
-    assert (f"{f}:{line_of(f, 'thanx:')}: messages.fr.thanx: no message 'thanx' in segment live_seller "
+    assert (f"{f}:{where(f, 'thanx:')}: messages.fr.thanx: no message 'thanx' in segment live_seller "
             "(did you mean 'thanks'?)") in result.stderr
-    assert f"{f}:{line_of(f, 'wo:')}: messages.wo: unknown locale 'wo'" in result.stderr
+    assert f"{f}:{where(f, 'wo:')}: messages.wo: unknown locale 'wo'" in result.stderr
 
 
 def test_check_refuses_unknown_action_in_dialog_file(tmp_path: Path) -> None:
@@ -70,9 +72,10 @@ def test_check_refuses_unknown_action_in_dialog_file(tmp_path: Path) -> None:
         "    conditions: [reserve_prodct]\n    say: offer\n", encoding="utf-8")
     result = check(dialog)
     assert result.returncode == 1, result.stdout
-    assert f"{dialog}:5: states.done.on_enter.0: unknown action 'notify_vendor'" in result.stderr
-    assert (f"{dialog}:10: transitions.0.conditions.0: unknown condition 'reserve_prodct' "
-            "(did you mean 'reserve_product'?)") in result.stderr
+    assert (f"{dialog}:{where(dialog, 'notify_vendor')}: states.done.on_enter.0: unknown action 'notify_vendor'"
+            in result.stderr)
+    assert (f"{dialog}:{where(dialog, 'reserve_prodct')}: transitions.0.conditions.0: "
+            "unknown condition 'reserve_prodct' (did you mean 'reserve_product'?)") in result.stderr
 
 
 def test_check_accepts_the_example_vendors_and_the_shipped_dialog() -> None:

@@ -1,4 +1,4 @@
-"""A dialog file may name only registered actions and conditions; each stranger is reported at its line."""
+"""A dialog file may name only registered actions and conditions; each stranger is reported at its line and column."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def test_unknown_names_point_at_their_own_line_in_any_yaml_form(tmp_path: Path) 
     registry = commerce.register(Registry())
     problems = registry.unknown(spec.callable_refs(), lines, str(f))
     assert [str(p) for p in problems] == [
-        f"{f}:8: transitions.0.actions.0: unknown action 'release_reservaton' (did you mean 'release_reservation'?)",
-        f"{f}:11: global.0.unless.1: unknown condition 'paid_already' (known: {', '.join(registry.names())})",
+        f"{f}:8:5: transitions.0.actions.0: unknown action 'release_reservaton' (did you mean 'release_reservation'?)",
+        f"{f}:11:42: global.0.unless.1: unknown condition 'paid_already' (known: {', '.join(registry.names())})",
     ]
 
 

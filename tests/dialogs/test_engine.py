@@ -124,14 +124,14 @@ def test_palabre_check_reports_file_and_line_and_exits_1(tmp_path: Path) -> None
     broken = write(tmp_path, "broken.yaml", "id: [unclosed\n")
     result = run_cli("check", str(bad), str(broken))
     assert result.returncode == 1
-    assert f"{bad}:4: catalogue.0.price" in result.stderr
+    assert f"{bad}:4:31: catalogue.0.price" in result.stderr
     assert f"{broken}:" in result.stderr and "invalid YAML" in result.stderr
 
 
 def test_run_refuses_an_invalid_vendor_folder_clearly(tmp_path: Path) -> None:
     write(tmp_path, "v.yaml", "id: Bad Id\nname: x\ncatalogue: []\n")
     result = run_cli("run", "--vendors", str(tmp_path), "--port", "1")
-    assert result.returncode == 1 and f"{tmp_path / 'v.yaml'}:1: id" in result.stderr
+    assert result.returncode == 1 and f"{tmp_path / 'v.yaml'}:1:1: id" in result.stderr
 
 
 def test_palabre_shell_sells_with_numbered_choices(tmp_path: Path) -> None:

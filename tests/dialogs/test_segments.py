@@ -61,7 +61,7 @@ async def test_a_burst_of_buyers_never_gets_more_event_places_than_exist(
     assert product is not None and product.stock == 0
 
 
-@pytest.mark.parametrize("segment", ["shop", "events"])
+@pytest.mark.parametrize("segment", ["shop", "events", "b2b"])
 def test_the_wording_table_of_each_new_segment_lists_exactly_its_messages(segment: str) -> None:
     import re
 

@@ -104,4 +104,4 @@ def test_palabre_check_validates_conversation_test_files_too(tmp_path: Path) -> 
                                              "      - {user: hi}\n", encoding="utf-8")
     result = run_cli("check", str(tmp_path))
     assert result.returncode == 1
-    assert f"{tmp_path / 'shop.test.yaml'}:1: vendor: no file nowhere.yaml next to this test file" in result.stderr
+    assert f"{tmp_path / 'shop.test.yaml'}:1:1: vendor: no file nowhere.yaml next to this test file" in result.stderr

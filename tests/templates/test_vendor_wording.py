@@ -57,8 +57,9 @@ def test_server_refuses_vendor_file_whose_template_reaches_os_globals(tmp_path: 
     with pytest.raises(YamlInvalid) as err:
         load_vendors(str(vendors))
     text = str(err.value)
-    line = next(i for i, s in enumerate((vendors / "demo.yaml").read_text().splitlines(), 1) if "thanks:" in s)
-    assert f"{vendors / 'demo.yaml'}:{line}: messages.fr.thanks: touches '__init__'" in text
+    line, column = next((i, s.index("thanks:") + 1)
+                        for i, s in enumerate((vendors / "demo.yaml").read_text().splitlines(), 1) if "thanks:" in s)
+    assert f"{vendors / 'demo.yaml'}:{line}:{column}: messages.fr.thanks: touches '__init__'" in text
 
 
 def test_vendor_wording_cannot_read_the_buyers_full_number(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The intent classifier: character n-gram TF-IDF plus rule features, multinomial logistic regression.
+"""The intent classifier: character and word n-gram TF-IDF plus rule features, multinomial logistic regression.
 
 Trained with scikit-learn, then scored with a few numpy operations on the learned weights (no
 scikit-learn call per message), which keeps a parse well under a millisecond. Trained models are cached
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from intents.spelling import SPELLINGS
+
 log = logging.getLogger(__name__)
 
 # Chosen by 5-fold cross-validation on the training data, never on the test split (docs/nlu.md): within
@@ -28,6 +30,10 @@ EXTRAS_SCALE = 0.6
 MIN_DF = 2
 OUT_OF_SCOPE_WEIGHT = 1.0
 TOLERANCE = 1e-3
+# Word unigrams and bigrams (informal spellings folded, intents.spelling) beside the character n-grams:
+# "je veux" and "jveu" share a feature, and word order ("pas reçu" vs "reçu") is seen across a space.
+WORD_NGRAMS = 2
+_WORD_PREFIX = "w:"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,29 @@ def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
     return grams
 
 
+def word_ngrams(text: str, high: int) -> list[str]:
+    """Word 1..high-grams of the classifier's text, informal spellings folded; prefixed so they never collide
+    with a character n-gram."""
+    if high <= 0:
+        return []
+    words: list[str] = []
+    for token in text.split():
+        if token.isalnum() or "'" in token:
+            words.extend(SPELLINGS.get(token, token).split())
+    grams = [_WORD_PREFIX + word for word in words]
+    for n in range(2, high + 1):
+        grams.extend(_WORD_PREFIX + " ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    return grams
+
+
+def analyze(text: str, ngram_range: tuple[int, int], words: int) -> list[str]:
+    """Every text feature of a message: character n-grams within words, then word n-grams."""
+    grams = char_wb_ngrams(text, *ngram_range)
+    if words:
+        grams.extend(word_ngrams(text, words))
+    return grams
+
+
 class IntentModel:
     """A trained classifier: n-gram vocabulary, idf and weights, scored with numpy alone."""
 
@@ -69,9 +98,11 @@ class IntentModel:
         extras_scale: float,
         weights: np.ndarray,
         intercept: np.ndarray,
+        word_ngrams: int = 0,
     ) -> None:
         self.classes = tuple(classes)
         self._ngram_range = ngram_range
+        self._word_ngrams = word_ngrams
         self._vocabulary = vocabulary
         self._idf = idf
         self._extras = extras
@@ -83,7 +114,7 @@ class IntentModel:
     def probabilities(self, text: str, extras: Sequence[str] = ()) -> np.ndarray:
         counts: dict[int, int] = {}
         vocabulary = self._vocabulary
-        for gram in char_wb_ngrams(text, *self._ngram_range):
+        for gram in analyze(text, self._ngram_range, self._word_ngrams):
             column = vocabulary.get(gram)
             if column is not None:
                 counts[column] = counts.get(column, 0) + 1
@@ -120,6 +151,7 @@ def train(
     min_df: int = MIN_DF,
     out_of_scope_weight: float = OUT_OF_SCOPE_WEIGHT,
     tol: float = TOLERANCE,
+    words: int = WORD_NGRAMS,
 ) -> IntentModel:
     """Fit the model on examples (about 0.3 s for the built-in examples on two cores)."""
     from scipy.sparse import csr_matrix, hstack
@@ -130,8 +162,9 @@ def train(
     labels = [example.intent for example in examples]
     if len(set(labels)) < 2:
         raise ValueError("the classifier needs examples of at least two intents")
+    low, high = ngram_range
     vectorizer = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=ngram_range, lowercase=False, sublinear_tf=True, min_df=min_df,
+        analyzer=lambda text: analyze(text, (low, high), words), sublinear_tf=True, min_df=min_df,
     )
     text_features = vectorizer.fit_transform([example.text for example in examples])
     width = text_features.shape[1]
@@ -169,6 +202,7 @@ def train(
         extras_scale=extras_scale,
         weights=weights,
         intercept=intercept,
+        word_ngrams=words,
     )
 
 
@@ -183,6 +217,7 @@ def save(model: IntentModel, path: Path) -> None:
         "vocabulary": [gram for gram, _ in columns],
         "extras": model._extras,
         "extras_scale": model._extras_scale,
+        "word_ngrams": model._word_ngrams,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -209,6 +244,7 @@ def load(path: Path) -> IntentModel:
             extras_scale=meta["extras_scale"],
             weights=data["weights"],
             intercept=data["intercept"],
+            word_ngrams=int(meta.get("word_ngrams", 0)),
         )
 
 

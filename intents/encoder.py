@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,11 @@ CONSULT_BELOW = 0.8
 ENCODER_WEIGHT = 0.6
 REGULARISATION_C = 10.0
 _EMBED_BATCH = 256
+# The encoder's cost grows with the message's length (about 3 ms for a short one, 20 ms for 100 words, on
+# this 2-core machine): it reads at most this many words — of the request clause when the parser found one.
+MAX_WORDS = 16
+# Buyers repeat themselves ("prix ?", "ok", "where is my order"): opinions already given are kept.
+_REMEMBERED = 4096
 
 _encoder: Any = None
 _lock = threading.Lock()
@@ -102,15 +108,41 @@ class SecondOpinion:
         self._intercept = intercept
         # Vectors already computed (cross-validation embeds every text once): text -> vector.
         self.known: dict[str, np.ndarray] = {}
+        self._remembered: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._remembered_lock = threading.Lock()
 
     def probabilities(self, text: str) -> dict[str, float]:
+        """Intent probabilities of a text, read up to MAX_WORDS words (remembered for repeated texts)."""
+        text = bounded(text)
+        with self._remembered_lock:
+            remembered = self._remembered.get(text)
+            if remembered is not None:
+                self._remembered.move_to_end(text)
+                return remembered
         vector = self.known.get(text)
         if vector is None:
             vector = embed([text])[0]
         scores = self._intercept + vector @ self._weights
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
-        return {name: float(p) for name, p in zip(self.classes, scores, strict=True)}
+        result = {name: float(p) for name, p in zip(self.classes, scores, strict=True)}
+        with self._remembered_lock:
+            self._remembered[text] = result
+            if len(self._remembered) > _REMEMBERED:
+                self._remembered.popitem(last=False)
+        return result
+
+
+    def forget(self) -> None:
+        """Drop the remembered opinions (to measure what a new text costs)."""
+        with self._remembered_lock:
+            self._remembered.clear()
+
+
+def bounded(text: str) -> str:
+    """The text up to MAX_WORDS words: what the encoder reads, so a long paste costs no more than a sentence."""
+    words = text.split()
+    return text if len(words) <= MAX_WORDS else " ".join(words[:MAX_WORDS])
 
 
 def train_opinion(vectors: np.ndarray, labels: Sequence[str], c: float = REGULARISATION_C) -> SecondOpinion:
@@ -121,6 +153,30 @@ def train_opinion(vectors: np.ndarray, labels: Sequence[str], c: float = REGULAR
     with threadpool_limits(1):
         model.fit(vectors, list(labels))
     return SecondOpinion([str(name) for name in model.classes_], model.coef_.T.copy(), model.intercept_.copy())
+
+
+def save_opinion(opinion: SecondOpinion, path: Path) -> None:
+    """Write the trained layer (atomically); a failure only costs the next process a retraining."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as out:
+            np.savez(out, weights=opinion._weights, intercept=opinion._intercept, classes=np.array(opinion.classes))
+        os.replace(temporary, path)
+    except OSError as exc:
+        log.info("second opinion not cached in %s: %s", path.parent, exc)
+
+
+def load_opinion(path: Path) -> SecondOpinion | None:
+    """The layer a previous process trained, or None (absent or unreadable: retrain)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return SecondOpinion([str(name) for name in data["classes"]], data["weights"], data["intercept"])
+    except (OSError, ValueError, KeyError):
+        log.warning("unreadable second-opinion cache %s: retraining", path)
+        return None
 
 
 def blend(ranking: list[tuple[str, float]], opinion: dict[str, float],

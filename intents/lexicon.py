@@ -13,10 +13,14 @@ INTENTS: tuple[str, ...] = (
 INTENT_ALIASES: dict[str, str] = {"greeting": "greet", "nlu_fallback": "out_of_scope"}
 
 # The rule layer, highest priority first: when a message is fully explained by rules, the first intent
-# that matches wins and the rest follow it in the ranking. product_info, complaint and appointment have
-# no rules: they are left to the classifier.
+# that matches wins and the rest follow it in the ranking. product_info has no rules, and appointment and
+# complaint only their unambiguous words (a slot, a refund, a claim): they are left to the classifier.
 INTENT_PRIORITY: tuple[str, ...] = (
+    # "annuler mon rdv" moves a slot (NLU-LABELS.md: appointment), it does not stop the conversation
+    "appointment",
     "cancel",
+    # "aidez-moi à faire une réclamation" is the complaint, not a plea for help
+    "complaint",
     "buy",
     "human",
     "help",
@@ -78,19 +82,41 @@ FRENCH = Lexicon(
         "cancel": (
             "annuler", "annule", "annulez", "annulation", "cancel", "stop",
             "laisse tomber", "laissez tomber", "bayyi ko", "bayil ko", "forget it",
+            # leaving a form or starting over (NLU-LABELS.md: cancel)
+            "recommencer", "recommence", "on recommence", "repartir de zéro", "retour au début", "sortir",
+            "quitter", "quitte", "exit", "quit", "start over", "restart", "dakkal", "dakkal ko", "bàyyi",
+            "bayyi", "bëggatul", "never mind", "nevermind",
+        ),
+        "appointment": (
+            "rendez-vous", "rendez vous", "rdv", "rv", "créneau", "créneaux", "appointment", "appointments",
+            "booking", "reservation", "réservation", "book a table", "a table for", "une table pour",
+        ),
+        "complaint": (
+            "réclamation", "reclamation", "plainte", "porter plainte", "remboursement", "remboursez",
+            "rembourser", "remboursé", "remboursée", "arnaque", "escroquerie", "complaint", "complain", "claim",
+            "refund", "money back", "delloo ma sama xaalis", "delloo sama xaalis",
         ),
         "human": (
             "humain", "agent", "conseiller", "conseillère", "parler à quelqu'un", "vendeur", "vendeuse",
             "une personne", "une vraie personne", "service client", "human", "real person",
             "speak to someone", "talk to someone", "wax ak nit",
+            # the seller's number or a call (NLU-LABELS.md: human)
+            "votre numéro", "ton numéro", "vos numéros", "numéro de la boutique", "numéro du vendeur",
+            "sa numéro", "sa nimero", "your number", "phone number", "appelez moi", "appelle moi",
+            "rappelez moi", "rappelle moi", "call me", "woo ma", "woowal ma", "live agent", "representative",
+            "operator", "opérateur", "responsable", "manager", "boroom bi",
         ),
         "help": (
             "aide", "aider", "aidez", "help", "comment ça marche", "cmt ça marche", "comment ça fonctionne",
             "comprends pas", "comprends rien", "ndimbal", "mode d'emploi", "how does it work",
+            "xamuma", "dégguma", "je bloque", "bloqué", "bloquée", "perdu", "perdue", "confused", "i'm lost",
+            "dimbali ma", "dimbalil ma", "what can you do", "que peux-tu faire", "tu sers à quoi",
         ),
         "menu": (
             "menu", "catalogue", "catalog", "produits", "qu'est-ce que vous vendez", "vous vendez",
             "vs vendez", "vous avez quoi", "vos articles", "les articles", "products", "what do you sell",
+            "nouveautés", "collection", "qu'avez-vous", "ce que vous avez", "lan ngeen am", "lan ngay jaay",
+            "li ngeen am", "what do you have", "what have you got", "accueil", "catalog", "showroom",
         ),
         "order_status": (
             "ma commande", "commande", "commandes", "statut", "status", "livraison", "où est", "suivi",
@@ -104,27 +130,38 @@ FRENCH = Lexicon(
             "waaw", "waw", "wao", "yes", "yep", "yeah", "👍", "✅", "👌", "c bon", "c'est bon", "cbon",
             "vas-y", "go", "parfait", "exactement", "je confirme", "confirmé", "validé", "bien sûr",
             "ça marche", "entendu", "baax na", "sure", "absolutely", "of course",
+            "voilà", "super", "exact", "exactement", "d'acc", "nickel", "confirmed", "i confirm", "all good",
+            "dëgg la", "partant", "partante", "correct", "c'est ça", "that's right", "sounds good", "dacc",
         ),
         "deny": (
             "non", "nan", "nn", "no", "nope", "déedéet", "deedet", "dedeet", "déet", "pas maintenant",
             "pas pour le moment", "pas pour l'instant", "pas intéressé", "pas intéressée", "pas besoin",
             "pas du tout", "jamais", "bëgguma", "bëggul", "not now", "no way", "pas d'accord", "pas ok",
             "not ok", "disagree", "👎", "❌",
+            "nah", "négatif", "negative", "c'est faux", "faux", "wrong", "incorrect", "du loolu", "du dëgg",
+            "not really", "pas vraiment",
         ),
         "thanks": (
             "merci", "mrc", "mci", "jërëjëf", "jerejef", "jere jef", "thanks", "thank you", "thank u", "thx",
             "cheers", "🙏",
+            "jaajëf", "dieuredieuf", "dieureudieuf", "diarama", "tnx", "thnx", "thank", "appreciated",
+            "que dieu vous bénisse",
         ),
         "greet": (
             "bonjour", "bjr", "bonsoir", "bsr", "salut", "slt", "hello", "hi", "hey", "salam", "salaam",
             "salam aleykoum", "salamaleykoum", "salamalekoum", "assalamou aleykoum", "asalamou alaykoum",
             "nanga def", "na nga def", "naka nga def", "jamm nga fanaan", "coucou", "cc", "cv", "ça va",
             "good morning", "good evening", "good afternoon",
+            "wesh", "slm", "yo", "hiya", "naka suba si", "naka ngoon si", "naka ngon si", "asalaa maalekum",
+            "salaamaalekum", "maalekum salaam", "how are you", "how are things", "rebonjour",
         ),
         "goodbye": (
             "au revoir", "aurevoir", "bye", "bye bye", "goodbye", "à+", "@+", "ciao", "tchao", "ba beneen",
             "ba benen", "ba suba", "ba ci kanam", "mangi dem", "à bientôt", "à demain", "à la prochaine",
             "bonne nuit", "bonne journée", "bonne soirée", "see you",
+            "a tt", "a tte", "à toute", "take care", "je file", "good night", "night night", "cya", "gotta go",
+            "i have to go", "talk to you later", "talk to you tomorrow", "ba ëllëg", "ba suba", "bonne fin de journée",
+            "bonne continuation", "à la semaine prochaine", "have a good one",
         ),
     },
     intent_patterns={
@@ -152,11 +189,12 @@ FRENCH = Lexicon(
         "mes la le les l un une de du des d et a pour ici bien tres trop beaucoup bcp frere soeur madame",
         "monsieur mr mme mlle boss chef patron patronne tata tonton c est ce ca sa oh ah eh hein bon alors",
         "donc encore aussi deja par avec sur en via prends prend jprend jprends donne donnez mets mettez",
-        "garde gardez reserve reservez envoie envoyez",
+        "garde gardez reserve reservez envoie envoyez prefere preferes plutot suis tout faire fais fait",
         # English
         "i my the an please pls plz for to it just so then sir madam maam dear bro sis by with on want take",
+        "prefer rather you very much so a lot make file lodge",
         # Wolof
-        "dama damay naa nga bi yi ji gi li ko ci kay rek rekk waay sama yaay xarit begg bugg",
+        "dama damay naa nga bi yi ji gi li ko ci kay rek rekk waay sama yaay xarit begg bugg lool bu baax bare doom",
     ),
     name_stopwords=_words(
         "de du des d en la le les l et a au aux pour avec sur un une ce cet cette ces mon ma mes ton ta",

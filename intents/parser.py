@@ -4,7 +4,8 @@ Layers, first answer wins:
 1. a button payload is the intent, exactly (confidence 1.0);
 2. rules: when keyword rules, entities (catalogue codes, quantities, payment methods...) and filler
    words explain the whole message, the rules decide (0.9-0.95);
-3. the classifier (intents.classifier) reads everything else, with the rule hits as features;
+3. the classifier (intents.classifier) reads everything else, with the rule hits as features; a long
+   message is also read clause by clause (intents.clauses) and its clearest request clause weighs in;
 4. below the confidence threshold, or `buy` with no catalogue product to buy, it is out_of_scope.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from intents import encoder
+from intents.clauses import clauses
 from intents.encoder import SecondOpinion
 from intents.entities import CatalogueItem
 from intents.features import classifier_input
@@ -31,6 +33,17 @@ _RULE_FALLBACK_CONFIDENCE = 0.6
 _NO_RULE_CONFIDENCE = 0.3
 _RANKING_LENGTH = 10
 MAX_PARSED_CHARS = 2000
+# What a buyer asks for, as opposed to the social wrapping around it (greetings, thanks, "ok").
+_REQUESTS = frozenset({
+    "product_info", "buy", "order_status", "payment", "complaint", "appointment", "human", "menu", "help", "cancel",
+})
+# The wrapping around a request in a long message.
+_SOCIAL = frozenset({"greet", "thanks", "goodbye"})
+# A clause is a request when the classifier gives a request intent at least this much; the clearest request
+# clause then weighs this much against the whole message. Grouped cross-validation, with few long messages,
+# does not move with them (0.683 either way); they were set on long messages written for the purpose.
+CLAUSE_MIN_CONFIDENCE = 0.5
+CLAUSE_WEIGHT = 0.5
 
 
 class NluParser:
@@ -95,10 +108,32 @@ class NluParser:
                 return _result(text, rule_ranking(analysis.hits), entities)
             return _result(text, [(OUT_OF_SCOPE, _NO_RULE_CONFIDENCE)], entities)
 
-        features, extras = classifier_input(analysis)
-        ranked = self._model.ranking(features, extras)[:_RANKING_LENGTH]
+        focus = text[:MAX_PARSED_CHARS]
+        parts = clauses(focus)
+        ranked: list[tuple[str, float]] | None = None
+        if parts:
+            # "Salaamaalekum. <request>. Merci": greetings, thanks and farewells around a request are not
+            # what it asks (NLU-LABELS.md: label the request). The rest is read as the message when it
+            # holds a request or something clearly out of scope; else ("merci pour tout, vraiment") the whole.
+            core = self._without_social_edges(parts)
+            if len(core) < len(parts):
+                core_text = " ".join(core)
+                core_analysis = self._rules.analyse(core_text)
+                decided = self._rules.decide(core_analysis)
+                if decided is not None and decided[0][0] in _REQUESTS:
+                    return _result(text, decided, entities)
+                core_ranked = self._model.ranking(*classifier_input(core_analysis))
+                name, confidence = core_ranked[0]
+                if (name in _REQUESTS or name == OUT_OF_SCOPE) and confidence >= self.threshold:
+                    parts, focus, analysis, ranked = core, core_text, core_analysis, core_ranked
+        if ranked is None:
+            ranked = self._model.ranking(*classifier_input(analysis))
+        if len(parts) > 1:
+            ranked, focus = self._weigh_clauses(ranked, parts, focus)
+        ranked = ranked[:_RANKING_LENGTH]
         if self._opinion is not None and ranked[0][1] < encoder.CONSULT_BELOW:
-            ranked = encoder.blend(ranked, self._opinion.probabilities(text[:MAX_PARSED_CHARS]))
+            # the encoder reads the request clause of a long message (cheaper, and what the buyer asks)
+            ranked = encoder.blend(ranked, self._opinion.probabilities(focus))
         name, confidence = ranked[0]
         has_product = any(entity["entity"] == "product" for entity in entities)
         if name == "buy" and self.buy_requires_product and not has_product:
@@ -115,6 +150,49 @@ class NluParser:
                 rest = [pair for pair in ranked if pair[0] != OUT_OF_SCOPE]
                 ranked = [(OUT_OF_SCOPE, max(1.0 - confidence, confidence)), *rest]
         return _result(text, [(intent, round(score, 4)) for intent, score in ranked[:_RANKING_LENGTH]], entities)
+
+    def forget(self) -> None:
+        """Forget the second opinions remembered for repeated texts (benchmarks measure new texts)."""
+        if self._opinion is not None:
+            self._opinion.forget()
+
+    def _without_social_edges(self, parts: list[str]) -> list[str]:
+        """The clauses without the leading and trailing ones the rules read as greet, thanks or goodbye
+        (all of them when nothing else is left)."""
+        def social(part: str) -> bool:
+            decided = self._rules.decide(self._rules.analyse(part))
+            return decided is not None and decided[0][0] in _SOCIAL
+        start, end = 0, len(parts)
+        while start < end and social(parts[start]):
+            start += 1
+        while end > start and social(parts[end - 1]):
+            end -= 1
+        return parts[start:end] if start < end else parts
+
+    def _weigh_clauses(self, ranked: list[tuple[str, float]], parts: list[str],
+                       text: str) -> tuple[list[tuple[str, float]], str]:
+        """The whole message's ranking mixed with that of its clearest request clause, if one is clear:
+        "bonjour, ..., mais le sac est arrivé déchiré" is the complaint, not the greeting or the context.
+        Also returns that clause (the whole text when none is clear)."""
+        assert self._model is not None
+        best: dict[str, float] | None = None
+        focus = text
+        strongest = CLAUSE_MIN_CONFIDENCE
+        for part in parts:
+            analysis = self._rules.analyse(part)
+            decided = self._rules.decide(analysis)
+            scores = dict(decided) if decided is not None else dict(self._model.ranking(*classifier_input(analysis)))
+            request = max((score for name, score in scores.items() if name in _REQUESTS), default=0.0)
+            if request >= strongest:
+                best, strongest, focus = scores, request, part
+        if best is None:
+            return ranked, text
+        whole = dict(ranked)
+        # Wishes, thanks or a yes around a clear request never outrank it (NLU-LABELS.md: label the request).
+        weight = CLAUSE_WEIGHT if ranked[0][0] in _REQUESTS or ranked[0][0] == OUT_OF_SCOPE else 1.0
+        mixed = {name: (1 - weight) * whole.get(name, 0.0) + weight * best.get(name, 0.0)
+                 for name in whole.keys() | best.keys()}
+        return sorted(mixed.items(), key=lambda pair: -pair[1]), focus
 
 
 def _result(text: str, ranking: list[tuple[str, float]], entities: list[dict[str, Any]]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from intents.rules import RuleLayer
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 # Buyers mix French, English and Wolof whatever the vendor's locale, so every locale trains on all of it.
-_ALL_TRAINING = ("fr.yaml", "en.yaml", "wo.yaml", "out_of_scope.yaml")
+_ALL_TRAINING = ("fr.yaml", "en.yaml", "wo.yaml", "out_of_scope.yaml", "varied.yaml", "assistant.yaml", "wo_more.yaml")
 TRAINING_FILES: dict[str, tuple[str, ...]] = {"fr": _ALL_TRAINING, "en": _ALL_TRAINING}
 HELD_OUT_FILES = ("test_split.yaml", "test_catalogue.yaml", "thirdparty_eval.yaml")
 
@@ -177,9 +177,15 @@ def opinion_for(language: str, vendor_examples: Mapping[str, Sequence[str]] | No
     with _opinion_lock:
         opinion = _opinions.get(key)
         if opinion is None:
-            everything = [*pairs, *extra]
-            vectors = encoder.embed_cached([text for _, text in everything], cache_directory())
-            opinion = encoder.train_opinion(vectors, [intent for intent, _ in everything])
+            directory = cache_directory()
+            # a new process reads the trained layer (no scikit-learn import, no training): start-up stays short
+            opinion = encoder.load_opinion(directory / f"opinion-{key}.npz") if directory is not None else None
+            if opinion is None:
+                everything = [*pairs, *extra]
+                vectors = encoder.embed_cached([text for _, text in everything], directory)
+                opinion = encoder.train_opinion(vectors, [intent for intent, _ in everything])
+                if directory is not None:
+                    encoder.save_opinion(opinion, directory / f"opinion-{key}.npz")
             _opinions[key] = opinion
         return opinion
 
@@ -201,7 +207,7 @@ def cache_directory() -> Path | None:
 # The code a trained model depends on: what the classifier reads and how it is trained.
 _MODEL_SOURCES = (
     "normalize.py", "matching.py", "lexicon.py", "when.py", "names.py", "entities.py", "rules.py",
-    "features.py", "classifier.py", "training.py", "encoder.py",
+    "features.py", "classifier.py", "training.py", "encoder.py", "spelling.py",
 )
 
 

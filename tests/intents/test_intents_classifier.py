@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intents import classifier
-from intents.classifier import Example, cached_model, char_wb_ngrams, load, save, train
+from intents.classifier import Example, analyze, cached_model, char_wb_ngrams, load, save, train, word_ngrams
 from intents.training import cache_directory
 
 EXAMPLES = [
@@ -38,7 +38,7 @@ def test_numpy_scoring_equals_the_scikit_learn_pipeline() -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     model = train(EXAMPLES, min_df=1)
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=model._ngram_range, lowercase=False,
+    vectorizer = TfidfVectorizer(analyzer=lambda text: analyze(text, model._ngram_range, model._word_ngrams),
                                  sublinear_tf=True, vocabulary=model._vocabulary)
     vectorizer.idf_ = model._idf
     for text, extras in [("bjr madame", ("r:greet",)), ("combien qprod svp", ("e:product",)), ("zzz", ())]:
@@ -126,5 +126,11 @@ def test_the_cache_key_covers_every_module_the_model_depends_on() -> None:
 
     package = Path(__file__).resolve().parents[2] / "intents"
     not_in_the_model = {"__init__.py", "parser.py", "evaluation.py", "rasa_http.py", "bench.py", "config.py",
-                        "crossval.py"}
+                        "crossval.py", "clauses.py"}
     assert {path.name for path in package.glob("*.py")} - not_in_the_model == set(_MODEL_SOURCES)
+
+
+def test_informal_spellings_share_word_features() -> None:
+    assert set(word_ngrams("jveu 0 qprod", 2)) == set(word_ngrams("je veux 0 qprod", 2))
+    assert "w:i am" in word_ngrams("im lost", 2)
+    assert word_ngrams("bonjour", 0) == []

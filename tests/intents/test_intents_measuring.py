@@ -3,6 +3,7 @@ third-party evaluation set, and the floors CI keeps on them (figures in docs/nlu
 `palabre[nlu]`, so these floors are the rules-and-n-gram path's)."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,10 @@ from intents.training import DATA_DIR, HELD_OUT_FILES, TRAINING_FILES, builtin_t
 
 THIRD_PARTY = DATA_DIR / "thirdparty_eval.yaml"
 # Measured value minus a small margin: a change that makes the parser worse on held-out phrasing fails.
-CV_MACRO_F1_FLOOR = 0.64
-TRANSFER_MACRO_F1_FLOOR = 0.50
-THIRD_PARTY_MACRO_F1_FLOOR = 0.64
-THIRD_PARTY_ACCURACY_FLOOR = 0.73
+CV_MACRO_F1_FLOOR = 0.71
+TRANSFER_MACRO_F1_FLOOR = 0.63
+THIRD_PARTY_MACRO_F1_FLOOR = 0.79
+THIRD_PARTY_ACCURACY_FLOOR = 0.83
 
 
 def test_paraphrases_share_a_group_and_intents_never_do() -> None:
@@ -64,7 +65,12 @@ def test_third_party_floor(third_party: dict) -> None:
 
 
 def test_neighbouring_domains_are_out_of_scope(third_party: dict) -> None:
-    assert third_party["per_intent"]["out_of_scope"]["f1"] >= 0.75
+    assert third_party["per_intent"]["out_of_scope"]["f1"] >= 0.85
+
+
+def test_third_party_covers_complaint_appointment_and_human(third_party: dict) -> None:
+    for intent in ("complaint", "appointment", "human"):
+        assert third_party["per_intent"][intent]["support"] >= 10, intent
 
 
 def test_every_third_party_item_names_its_source_and_licence() -> None:
@@ -137,8 +143,37 @@ def test_second_opinion_is_consulted_only_when_unsure(monkeypatch: pytest.Monkey
 
     sure = "jveu 2 sac2 svp"  # the rules decide: same answer, nothing asked
     assert helped.parse(sure) == alone.parse(sure)
-    unsure = "my parcel has still not shown up, any news"  # the n-gram classifier alone is below 0.8
+    unsure = "has anything been dispatched to me yet"  # the n-gram classifier alone is below 0.8
     first, second = alone.parse(unsure), helped.parse(unsure)
     assert first["intent"]["confidence"] < 0.8
+    assert first["intent"]["name"] != "order_status"
     assert second["intent"]["name"] == "order_status"
-    assert second["intent_ranking"] != first["intent_ranking"]
+
+
+@pytest.mark.skipif(not available(), reason="palabre[nlu] not installed")
+def test_second_opinion_cost_is_bounded_for_long_and_repeated_texts() -> None:
+    from intents.encoder import MAX_WORDS, bounded
+
+    parser = NluParser(load_catalogue().items, second_opinion=True)
+    wall = "where is my parcel " * 200
+    assert bounded(wall) == " ".join(wall.split()[:MAX_WORDS])
+    timings = []
+    for _ in range(3):  # the first parse reads it; later ones are remembered
+        start = time.perf_counter()
+        parser.parse("has anything been dispatched to me yet")
+        timings.append(time.perf_counter() - start)
+    assert min(timings[1:]) < timings[0]
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("annuler mon rdv de demain", "appointment"),  # a slot, not the conversation
+    ("aidez moi à faire une réclamation", "complaint"),  # the redress, not a plea for help
+    ("help me file a complaint about my order", "complaint"),
+    ("je veux sortir du formulaire", "cancel"),
+    ("donnez moi votre numéro svp", "human"),  # the seller's number
+    ("je suis pas d'accord du tout", "deny"),
+])
+def test_labelling_guide_rules_that_generalise(text: str, intent: str) -> None:
+    parser = NluParser(load_catalogue().items, second_opinion=False)
+
+    assert parser.parse(text)["intent"]["name"] == intent

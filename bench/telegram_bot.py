@@ -34,10 +34,15 @@ def main() -> None:
     (work / "vendors").mkdir()
     (work / "vendors" / "bench.yaml").write_text(
         yaml.safe_dump(vendor_yaml(int(env.get("BENCH_STOCK", "100")), env.get("BENCH_PRODUCT", "ROBE1"))))
+    # Modes: embedded (default); PALABRE_BENCH_REDIS=1 adds the harness's Redis (partitioned work);
+    # PALABRE_BENCH_MONGO=<uri> stores in MongoDB (a fresh database per run) instead of the embedded store.
+    mongo = env.get("PALABRE_BENCH_MONGO")
     settings = Settings.from_env(host=env.get("BENCH_WEBHOOK_HOST", "127.0.0.1"),
                                  port=int(env.get("BENCH_WEBHOOK_PORT", "8081")),
                                  data_dir=str(work / "data"), vendors_dir=str(work / "vendors"),
-                                 redis_url=env.get("PALABRE_BENCH_REDIS") and env.get("BENCH_REDIS_URL"))
+                                 redis_url=env.get("PALABRE_BENCH_REDIS") and env.get("BENCH_REDIS_URL"),
+                                 mongodb_uri=mongo or None,
+                                 mongodb_db=f"palabre_bench_{work.name.rsplit('-', 1)[-1]}" if mongo else None)
     app = create_app(Runtime(settings, load_vendors(settings.vendors_dir)))
 
     async def hook(request: web.Request) -> web.Response:

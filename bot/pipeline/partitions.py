@@ -96,6 +96,9 @@ class PartitionWorker:
             except Exception as exc:
                 log.warning("partition leases could not be renewed (%s); retrying", type(exc).__name__)
                 self._expire_unrenewed()
+                if "NOGROUP" in str(exc):  # Redis came back empty: streams and group are gone
+                    with contextlib.suppress(Exception):
+                        await self.bus.ensure_groups()
 
     async def _balance(self) -> None:
         leases = list(self.leases.values())
@@ -119,7 +122,13 @@ class PartitionWorker:
             if lease is None:
                 continue
             lease.renewed = now
-            claimed = await self.bus.claim(p)
+            try:
+                claimed = await self.bus.claim(p)
+            except Exception:
+                # Not ours to read before the previous owner's pending entries are: give it back.
+                with contextlib.suppress(Exception):
+                    await self.bus.release_lease(lease)
+                raise
             if claimed:
                 log.warning("partition %d taken over with %d pending entries (fence %d)", p, claimed, lease.fence)
             self.leases[p] = lease

@@ -15,7 +15,8 @@ from bot.metrics import Metrics
 from bot.payments import PaymentProvider
 from bot.pipeline.courtesy import ANSWERED_KINDS, APOLOGY, HOLD_ON, courtesy_write
 from bot.pipeline.failures import Backoff, is_transient
-from bot.pipeline.partitions import PartitionWorker, only_one
+from bot.pipeline.partitions import PartitionWorker
+from bot.pipeline.requeue import StreamIntake
 from bot.pipeline.turn import TurnBuilder
 from bot.vendors import Vendor
 from channels import Event, Reply
@@ -29,10 +30,6 @@ log = logging.getLogger("palabre.pipeline")
 
 # A transient failure shorter than this goes unnoticed by the buyer; past it they are told to wait.
 HOLD_ON_AFTER = 2.0
-# Partitioned mode: how often events Redis refused are tried again, and after how long an unprocessed
-# event is assumed to have missed its stream (a crash between store and append) and appended again.
-REQUEUE_INTERVAL = 0.5
-ORPHAN_AGE = 60.0
 
 TurnListener = Callable[[Event, TurnWrite], Awaitable[None]]
 
@@ -103,8 +100,7 @@ class Pipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self.streams = streams
         self.worker = PartitionWorker(streams, self._run_partitioned) if streams else None
-        self._unqueued: dict[str, tuple[Event, float]] = {}
-        self._held_on: set[str] = set()
+        self.intake = StreamIntake(streams, store, coordinator, self._hold_on) if streams else None
         self._requeuer: asyncio.Task[None] | None = None
         # Called after each committed turn (e.g. the inbox follows handoffs); they must not raise.
         self.turn_listeners: list[TurnListener] = []
@@ -121,8 +117,9 @@ class Pipeline:
                         type(exc).__name__)
             raise IntakeUnavailable() from exc
         self.metrics.inc("palabre_events_received_total", len(events))
-        if self.streams is not None:
-            await self._append(events, fresh)
+        if self.intake is not None:
+            self.metrics.inc("palabre_events_duplicate_total", fresh.count(False))
+            await self.intake.append(events, fresh)
             return fresh
         for event, is_new in zip(events, fresh, strict=True):
             if is_new:
@@ -130,74 +127,6 @@ class Pipeline:
             else:
                 self.metrics.inc("palabre_events_duplicate_total")
         return fresh
-
-    async def _append(self, events: list[Event], fresh: list[bool]) -> None:
-        """Queue durable events on their partitions. A repeat of an event still unprocessed is appended
-        again: its first append may have failed (503), and a second run of it only finds it processed."""
-        assert self.streams is not None
-        queued = []
-        for event, is_new in zip(events, fresh, strict=True):
-            if is_new:
-                queued.append(event)
-                continue
-            self.metrics.inc("palabre_events_duplicate_total")
-            if not await self.store.is_processed(event.id):
-                queued.append(event)
-        try:
-            await self.streams.append([(e.conversation_key, e.model_dump_json()) for e in queued])
-        except Exception as exc:
-            # Durable in the store already, so acknowledged: this process appends them once Redis answers.
-            log.warning("%d durable event(s) could not be queued (%s); appended once Redis is back", len(queued),
-                        type(exc).__name__)
-            for event in queued:
-                self._unqueued.setdefault(event.id, (event, time.monotonic()))
-
-    async def _requeue_loop(self) -> None:
-        """Partitioned mode's safety net: append what Redis refused, everything unprocessed when Redis came
-        back empty, and (once cluster-wide, every ORPHAN_AGE) any event left unprocessed that long."""
-        assert self.streams is not None
-        last_orphan_sweep = time.monotonic()
-        while True:
-            await asyncio.sleep(REQUEUE_INTERVAL)
-            try:
-                await self._requeue()
-                if await self.streams.recovery_due():
-                    log.warning("recovered %d unprocessed events into new streams", await self._append_unprocessed())
-                if time.monotonic() - last_orphan_sweep >= ORPHAN_AGE:
-                    last_orphan_sweep = time.monotonic()
-                    await only_one(self.coordinator, "orphans", self._append_orphans)
-            except Exception as exc:
-                log.warning("requeueing events failed for now (%s)", type(exc).__name__)
-
-    async def _requeue(self) -> None:
-        assert self.streams is not None
-        if not self._unqueued:
-            return
-        pending = list(self._unqueued.values())
-        try:
-            await self.streams.append([(e.conversation_key, e.model_dump_json()) for e, _ in pending])
-        except Exception:
-            for event, since in pending:
-                overdue = time.monotonic() - since >= HOLD_ON_AFTER and event.id not in self._held_on
-                if overdue and await self._hold_on(event):
-                    self._held_on.add(event.id)
-            raise
-        for event, _ in pending:
-            self._unqueued.pop(event.id, None)
-            self._held_on.discard(event.id)
-
-    async def _append_unprocessed(self, older_than: float | None = None) -> int:
-        assert self.streams is not None
-        events = await self.store.unprocessed_events(limit=100_000)
-        if older_than is not None:
-            events = [e for e in events if e.received_at <= older_than]
-        await self.streams.append([(e.conversation_key, e.model_dump_json()) for e in events])
-        return len(events)
-
-    async def _append_orphans(self) -> None:
-        count = await self._append_unprocessed(older_than=time.time() - ORPHAN_AGE)
-        if count:
-            log.warning("%d event(s) unprocessed for over %.0f s appended again", count, ORPHAN_AGE)
 
     async def ingest_and_wait(self, event: Event, timeout: float = 30.0) -> list[Reply]:
         """Ingest one event and return the replies its turn produced (a retry gets the same ones)."""
@@ -258,27 +187,19 @@ class Pipeline:
         for letter in await self.store.quarantine_unloadable():
             self.metrics.inc("palabre_dead_letters_total")
             log.error("stored event=%s cannot be loaded and is set aside as a dead letter", letter.event_id)
-        if self.streams is not None:
-            return await self._recover_streams()
+        if self.intake is not None:
+            return await self.intake.recover()
         events = await self.store.unprocessed_events(limit=100_000)
         for event in events:
             if not self._pending(event):
                 self._enqueue(event)
         return len(events)
 
-    async def _recover_streams(self) -> int:
-        """Once per Redis lifetime (the first process up, or Redis back empty): append every unprocessed
-        event again. Events already queued are then queued twice; the second run finds them processed."""
-        assert self.streams is not None
-        if not await self.streams.recovery_due():
-            return 0
-        return await self._append_unprocessed()
-
     async def start(self) -> None:
         """Start consuming partitions (partitioned mode); the in-process path needs no start."""
         if self.worker is not None:
             await self.worker.start()
-            self._requeuer = asyncio.create_task(self._requeue_loop())
+            self._requeuer = asyncio.create_task(self.intake.run())  # type: ignore[union-attr]
 
     async def replay(self, event_id: str) -> Event | None:
         """Take a dead letter off the list and queue its event again; None when it is not a dead letter.
@@ -288,8 +209,8 @@ class Pipeline:
         event = await self.store.revive_event(event_id)
         if event is not None:
             log.warning("dead letter event=%s replayed", event_id)
-            if self.streams is not None:
-                await self.streams.append([(event.conversation_key, event.model_dump_json())])
+            if self.intake is not None:
+                await self.intake.append([event], [True])
             elif not self._pending(event):
                 self._enqueue(event)
         return event

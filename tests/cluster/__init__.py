@@ -1,0 +1,1 @@
+"""Several `palabre run` processes sharing one Redis and one MongoDB-wire store."""

@@ -96,6 +96,9 @@ async def _insert_new(collection: AsyncIOMotorCollection, docs: list[dict[str, A
     if not docs:
         return []
     fresh = [True] * len(docs)
+    mark = uuid.uuid4().hex  # tells this call's writes from another process's, should the server not say
+    for doc in docs:
+        doc["_batch"] = mark
     try:
         await collection.insert_many(docs, ordered=False)
     except BulkWriteError as exc:
@@ -103,6 +106,15 @@ async def _insert_new(collection: AsyncIOMotorCollection, docs: list[dict[str, A
             if err.get("code") != DUPLICATE_KEY:
                 raise
             fresh[err["index"]] = False
+    except DuplicateKeyError:
+        # FerretDB, racing another process's insert, reports a bare duplicate without saying which
+        # document: try each again (insert_many gave each an _id); a duplicate carrying this call's
+        # mark was written by the batch before it stopped.
+        for i, doc in enumerate(docs):
+            try:
+                await collection.insert_one(doc)
+            except DuplicateKeyError:
+                fresh[i] = await collection.count_documents({"_id": doc["_id"], "_batch": mark}, limit=1) > 0
     return fresh
 
 

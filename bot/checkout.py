@@ -1,4 +1,4 @@
-"""Sandbox checkout pages and the payment webhook endpoint (signature checked, idempotent)."""
+"""Payment webhooks of every PSP (authenticated, idempotent), the sandbox checkout pages, the return page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import aiohttp
 from aiohttp import web
 
 from bot.http import ApiError, header, parse_json, read_body, read_form
-from bot.payments import METHOD_LABELS, SIGNATURE_HEADER, sign, verify
+from bot.modes import serves_sandbox_psp
+from bot.page_texts import texts, vendor_locale
+from bot.payments import METHOD_LABELS, SIGNATURE_HEADER, InvalidWebhook, MalformedWebhook, ProviderError, sign, verify
 from bot.runtime import RUNTIME, Runtime
 from channels import Event
 from locales import money
@@ -20,8 +22,8 @@ log = logging.getLogger("palabre.payments")
 OPEN = ("reserved", "awaiting_payment")
 
 
-def _page(title: str, body: str, status: int = 200) -> web.Response:
-    doc = f"""<!doctype html><html lang="fr"><head><meta charset="utf-8">
+def _page(title: str, body: str, status: int = 200, lang: str = "fr") -> web.Response:
+    doc = f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem;color:#222}}
@@ -54,18 +56,23 @@ async def checkout_page(request: web.Request) -> web.Response:
     try:
         payment = await _open_payment(rt, request.match_info["payment_id"])
     except ApiError as exc:
-        return _page("Lien inconnu", f"<h1>Lien inconnu</h1><p>{exc.message}</p>", 404)
+        t = texts(None)
+        return _page(t["unknown_title"], f"<h1>{t['unknown_title']}</h1><p>{exc.message}</p>", 404)
+    lang = vendor_locale(rt.vendors, payment.vendor_id)  # the page speaks as the vendor's bot does
+    t = texts(lang)
     if await _expired(rt, payment):
-        return _page("Lien expiré", "<h1>Ce lien a expiré</h1><p>La réservation est terminée.</p>", 410)
+        return _page(t["expired_title"], f"<h1>{t['expired']}</h1><p>{t['expired_body']}</p>", 410, lang)
     order = await rt.store.get_order(payment.order_id)
     what = html.escape(f"{order.product_name} × {order.quantity}") if order else ""
     if payment.status != "pending":
-        return _page("Paiement", f"<h1>Paiement déjà traité</h1><p>Statut : {payment.status}</p>")
-    amount = html.escape(money(payment.amount, payment.currency))
-    return _page("Paiement sandbox", f"""<small>Palabre sandbox — aucun argent réel</small>
-<h1>{amount}</h1><p>{what}<br>Moyen : {html.escape(METHOD_LABELS.get(payment.method, payment.method))}</p>
-<form method="post"><button class="pay" name="outcome" value="paid">Payer</button>
-<button class="fail" name="outcome" value="failed">Refuser</button></form>""")
+        return _page(t["payment"], f"<h1>{t['done']}</h1><p>{t['status'].format(status=payment.status)}</p>",
+                     lang=lang)
+    amount = html.escape(money(payment.amount, payment.currency, lang))
+    method = html.escape(METHOD_LABELS.get(payment.method, payment.method))
+    return _page(t["sandbox_title"], f"""<small>{t['sandbox_note']}</small>
+<h1>{amount}</h1><p>{what}<br>{t['method'].format(method=method)}</p>
+<form method="post"><button class="pay" name="outcome" value="paid">{t['pay']}</button>
+<button class="fail" name="outcome" value="failed">{t['refuse']}</button></form>""", lang=lang)
 
 
 async def checkout_submit(request: web.Request) -> web.Response:
@@ -83,17 +90,19 @@ async def checkout_submit(request: web.Request) -> web.Response:
         raise ApiError(409, "already_completed", f"this payment is already {payment.status}")
     await _deliver_webhook(rt, done)
     if _wants_html(request):
+        lang = vendor_locale(rt.vendors, payment.vendor_id)
+        t = texts(lang)
         if outcome == "paid":
-            return _page("Paiement reçu", "<h1>✅ Paiement reçu</h1><p>Retournez dans la conversation.</p>")
-        return _page("Paiement refusé", "<h1>Paiement refusé</h1><p>Retournez dans la conversation.</p>")
+            return _page(t["paid_title"], f"<h1>{t['paid']}</h1><p>{t['back']}</p>", lang=lang)
+        return _page(t["failed_title"], f"<h1>{t['failed_title']}</h1><p>{t['back']}</p>", lang=lang)
     return web.json_response({"status": outcome, "payment_id": done.id})
 
 
 async def _deliver_webhook(rt: Runtime, payment: Payment, attempts: int = 5) -> None:
     """POST the signed webhook to ourselves, as the PSP would; retried in the background on failure."""
-    body = rt.psp.webhook_body(payment)
+    body = rt.psp.sandbox.webhook_body(payment)
     url = f"{rt.settings.base_url}/webhooks/payments/sandbox/{payment.vendor_id}"
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(rt.psp.secret, body)}
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(rt.psp.sandbox.secret, body)}
 
     async def attempt() -> bool:
         assert rt.http is not None
@@ -117,15 +126,61 @@ async def _deliver_webhook(rt: Runtime, payment: Payment, attempts: int = 5) -> 
 
 
 async def payment_webhook(request: web.Request) -> web.Response:
+    """`/webhooks/payments/{psp}/{vendor}`: the vendor's own provider and secrets, chosen before any parsing."""
     rt: Runtime = request.app[RUNTIME]
     psp, vendor_id = request.match_info["psp"], request.match_info["vendor"]
-    if psp != rt.psp.name:
-        raise ApiError(404, "unknown_psp", f"no payment provider '{psp}'")
+    if psp == "sandbox":
+        if not serves_sandbox_psp(rt.settings):
+            raise ApiError(404, "not_found", "no such route")  # as if the sandbox did not exist
+        return await sandbox_webhook(request, rt, vendor_id)
+    if vendor_id not in rt.vendors:
+        raise ApiError(404, "unknown_vendor", f"no vendor '{vendor_id}'")
+    gateway = rt.psp.gateway(vendor_id)
+    if gateway is None or gateway.name != psp:
+        raise ApiError(404, "unknown_psp", f"vendor '{vendor_id}' takes no payments through '{psp}'")
+    raw = await read_body(request)
+    try:
+        hook = gateway.parse_webhook(request.headers, raw, rt.clock())
+    except InvalidWebhook as exc:
+        log.warning("payment webhook psp=%s vendor=%s refused: %s", psp, vendor_id, exc)
+        raise ApiError(401, "invalid_signature", "the webhook does not authenticate as this vendor's provider") \
+            from None
+    except MalformedWebhook as exc:
+        raise ApiError(400, "invalid_body", str(exc)) from None
+    if not hook.order_ref:
+        return web.json_response({"status": "ignored"})
+    # A webhook is a trigger, not proof: the provider's status API decides, after this 200.
+    rt.spawn(_settle(rt, vendor_id, psp, hook.order_ref))
+    return web.json_response({"status": "accepted"})
+
+
+async def _settle(rt: Runtime, vendor_id: str, psp: str, order_ref: str) -> None:
+    try:
+        outcome = await rt.payments.settle_ref(vendor_id, psp, order_ref)
+    except ProviderError as exc:
+        # the poller asks again later (bot/payments/settle.py)
+        log.warning("payment webhook psp=%s vendor=%s: status check failed: %s", psp, vendor_id, exc)
+        return
+    log.info("payment webhook psp=%s vendor=%s payment=%s: %s", psp, vendor_id, order_ref, outcome)
+
+
+async def return_page(request: web.Request) -> web.Response:
+    """Where a provider's checkout sends the buyer back: the chat, not this page, says whether it was paid."""
+    rt: Runtime = request.app[RUNTIME]
+    payment_id = request.match_info["payment_id"]
+    payment = await rt.store.get_payment(payment_id) if len(payment_id) <= 128 else None
+    lang = vendor_locale(rt.vendors, payment.vendor_id if payment else None)
+    t = texts(lang)
+    return _page(t["payment"], f"<h1>{t['thanks']}</h1><p>{t['return_body']}</p>", lang=lang)
+
+
+async def sandbox_webhook(request: web.Request, rt: Runtime, vendor_id: str) -> web.Response:
+    psp = "sandbox"
     if vendor_id not in rt.vendors:
         raise ApiError(404, "unknown_vendor", f"no vendor '{vendor_id}'")
     raw = await read_body(request)
     # header() lets only ASCII through: verify's compare_digest raises on a non-ASCII str.
-    if not verify(rt.psp.secret, raw, header(request, SIGNATURE_HEADER)):
+    if not verify(rt.psp.sandbox.secret, raw, header(request, SIGNATURE_HEADER)):
         raise ApiError(401, "invalid_signature", "the webhook signature does not match")
     body = parse_json(raw)
     try:
@@ -134,7 +189,7 @@ async def payment_webhook(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_body", "expected JSON with 'id' and 'status'") from None
     # A webhook is a trigger, not proof: compare it with our own record of the payment.
     payment = await rt.store.get_payment(payment_id)
-    if payment is None or payment.vendor_id != vendor_id:
+    if payment is None or payment.vendor_id != vendor_id or payment.psp != psp:
         raise ApiError(400, "unknown_payment", "no such payment for this vendor")
     if status != payment.status or body.get("amount") != payment.amount:
         raise ApiError(400, "mismatch", "the webhook does not match the payment's status or amount")
@@ -153,10 +208,12 @@ async def payment_webhook(request: web.Request) -> web.Response:
     return web.json_response({"status": "accepted" if fresh else "duplicate"})
 
 
-def routes() -> list[web.RouteDef]:
-    """The sandbox PSP: checkout pages and its webhook; development only (see bot/modes.py)."""
+def routes(*, sandbox: bool) -> list[web.RouteDef]:
+    """Payment webhooks and the return page; the sandbox PSP's pages only when `sandbox` (development)."""
+    pages = [web.get("/pay/sandbox/{payment_id}", checkout_page),
+             web.post("/pay/sandbox/{payment_id}", checkout_submit)]
     return [
-        web.get("/pay/sandbox/{payment_id}", checkout_page),
-        web.post("/pay/sandbox/{payment_id}", checkout_submit),
+        *(pages if sandbox else []),
+        web.get("/pay/return/{payment_id}", return_page),
         web.post("/webhooks/payments/{psp}/{vendor}", payment_webhook),
     ]

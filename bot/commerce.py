@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bot.buyers import adaptive_timing, buyer_admitted, buyer_record
 from bot.payments import ENTITY_METHODS, METHOD_LABELS, PaymentProvider
 from bot.vendors import Vendor
 from channels.base import mask_address
@@ -31,6 +32,7 @@ class Services:
     psp: PaymentProvider
     conversation_id: str
     now: float
+    base_url: str = ""  # where the server is reached from outside: links to documents (b2b quotes)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -109,7 +111,10 @@ async def reserve_product(turn: Turn) -> bool:
         fresh = await s.store.get_product(s.vendor.id, product.code)
         turn.variables["places_left"] = fresh.stock if fresh else 0
         return False
-    minutes = float(settings["reservation_minutes"])
+    # adaptive to the buyer's trust score (bot/buyers): 5/10/15 min, reminder at 50/70/80 %
+    record = await buyer_record(s.store, s.vendor.id, turn.event.contact.address)
+    timing = adaptive_timing(record.score, float(settings["reservation_minutes"]), float(settings["reminder_percent"]))
+    minutes = timing.minutes
     order = await s.store.get_order(order_id)
     if order is None:
         order = Order(
@@ -121,7 +126,8 @@ async def reserve_product(turn: Turn) -> bool:
         await s.store.save_order(order)
     turn.slots["order_id"] = order_id
     turn.schedule(f"{order_id}:expire", order.reserved_until, "reservation_expired", order_id=order_id)
-    remind_at = order.created_at + minutes * 60 * float(settings["reminder_percent"]) / 100
+    minutes = (order.reserved_until - order.created_at) / 60  # a replayed turn keeps the first timing
+    remind_at = order.created_at + minutes * 60 * timing.reminder_percent / 100
     turn.schedule(f"{order_id}:remind", remind_at, "reservation_reminder", order_id=order_id)
     turn.variables.update(
         quantity=qty, total=order.total, minutes=round(minutes) if minutes >= 1 else minutes,
@@ -244,6 +250,6 @@ async def request_human(turn: Turn) -> None:
 def register(registry: Registry) -> Registry:
     for fn in (reserve_product, order_open, current_order, create_payment, confirm_payment,
                release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
-               request_human, product_available, describe_balance):
+               request_human, product_available, describe_balance, buyer_admitted):
         registry.add(fn.__name__, fn)
     return registry

@@ -46,13 +46,13 @@ def _loopback(host: str) -> bool:
 def check_startup(settings: Settings, vendors: Mapping[str, Vendor]) -> None:
     """Refuse production with a test PSP; warn loudly when development tools are reachable from the network."""
     if settings.production:
-        sandboxed = sorted(v.id for v in vendors.values() if v.config.psp in TEST_PSPS)
+        sandboxed = sorted(v.id for v in vendors.values() if v.config.psp.provider in TEST_PSPS)
         if sandboxed:
             raise StartupRefused(
                 f"PALABRE_ENV=production refuses vendor(s) {', '.join(sandboxed)}: their psp is 'sandbox', which "
-                "takes no real money and would confirm orders nobody paid. Palabre ships no production payment "
-                "provider yet, so a production deployment cannot sell: run in development mode (unset "
-                "PALABRE_ENV) for demos and tests, on a host that is not public.")
+                "takes no real money and would confirm orders nobody paid. Give each a real provider in its "
+                "vendor file (psp: {provider: bictorys | wave | paydunya, ...}, secrets as ${ENV} references; "
+                "see docs/payments.md), or run in development mode (unset PALABRE_ENV) for demos and tests.")
         return
     if not _loopback(settings.host):
         log.warning("DEVELOPMENT MODE on %s: the simulator and the sandbox PSP (which marks orders paid with no "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from dialogs import Dialog, Registry, YamlInvalid, YamlProblem
 from dialogs.compose import file_kind, segment_path, shipped_segments
 from dialogs.schema import DialogOverrides
 from dialogs.vendor import compose_vendor_dialog, dialog_messages
-from dialogs.yamlsource import line_of, load_yaml, validate
+from dialogs.yamlsource import line_of, load_yaml, problem_at, validate
 from intents import CatalogueItem, NluParser
 from intents.config import NluOptions
 from intents.rasa_http import RasaHttpParser
@@ -52,6 +53,9 @@ class LiveSellerSettings(BaseModel):
     reservation_minutes: float = Field(default=10, gt=0, le=24 * 60)
     reminder_percent: int = Field(default=70, ge=10, le=95)
     max_quantity: int = Field(default=5, ge=1, le=100)
+    # buyer trust (bot/buyers): refuse buyers below a score, cap a buyer's open (unpaid) orders
+    min_trust_score_required: int = Field(default=0, ge=0, le=100)
+    max_orders_per_client: int | None = Field(default=None, ge=1, le=100)
 
 
 class NotifySpec(BaseModel):
@@ -174,20 +178,21 @@ def read_vendor_file(path: Path) -> tuple[VendorConfig, dict[Any, int]]:
     if isinstance(data, dict) and isinstance(data.get("psp"), dict):
         clear = literal_secrets(data["psp"])
         if clear:
-            raise YamlInvalid([YamlProblem(str(path), line_of(lines, ("psp", clear[0])),
-                                           f"psp.{clear[0]}: write the secret as an ${{ENV_VAR}} reference")])
+            raise YamlInvalid([problem_at(str(path), lines, ("psp", clear[0]),
+                                          f"psp.{clear[0]}: write the secret as an ${{ENV_VAR}} reference",
+                                          "e.g. ${WAVE_API_KEY}, set in the server's environment")])
         try:
             data["psp"] = resolve_env(data["psp"])
         except KeyError as exc:
-            raise YamlInvalid([YamlProblem(str(path), line_of(lines, ("psp",)),
-                                           f"psp: environment variable {exc} is not set")]) from None
+            raise YamlInvalid([problem_at(str(path), lines, ("psp",), f"psp: environment variable {exc} is not set",
+                                          "set it in the server's environment, or correct its name")]) from None
     if isinstance(data, dict) and isinstance(data.get("channels"), dict):
         try:
             data["channels"] = resolve_env(data["channels"])
         except KeyError as exc:
-            line = line_of(lines, ("channels",))
-            raise YamlInvalid([YamlProblem(str(path), line, f"channels: environment variable {exc} is not set")]) \
-                from None
+            raise YamlInvalid([problem_at(str(path), lines, ("channels",),
+                                          f"channels: environment variable {exc} is not set",
+                                          "set it in the server's environment, or correct its name")]) from None
     return validate(VendorConfig, data, lines, str(path)), lines
 
 
@@ -198,8 +203,8 @@ def message_problems(catalog: MessageCatalog, path: Path, lines: dict[Any, int])
     for p in catalog.problems:
         where = ".".join(str(x) for x in ("messages", p.locale, p.key, *p.part) if x != "")
         if p.origin == "vendor":
-            line = line_of(lines, ("messages", p.locale, *((p.key, *p.part) if p.key else ())))
-            out.append(YamlProblem(str(path), line, f"{where}: {p.message}"))
+            loc = ("messages", p.locale, *((p.key, *p.part) if p.key else ()))
+            out.append(problem_at(str(path), lines, loc, f"{where}: {p.message}"))
             continue
         source = segment_file(catalog.segment, p.locale)
         if p.locale not in shipped_lines:
@@ -290,9 +295,11 @@ class VendorLoader:
         declared = {**LiveSellerSettings.model_fields, **dialog.spec.settings}
         unknown = sorted(k for k in cfg.settings.model_dump(exclude_unset=True) if k not in declared)
         if unknown:
-            raise YamlInvalid([YamlProblem(str(path), line_of(lines, ("settings", unknown[0])),
-                                           f"settings.{unknown[0]}: unknown setting for this dialog "
-                                           f"(known: {', '.join(sorted(declared))})")])
+            close = difflib.get_close_matches(unknown[0], list(declared), n=1)
+            raise YamlInvalid([problem_at(str(path), lines, ("settings", unknown[0]),
+                                          f"settings.{unknown[0]}: unknown setting for this dialog "
+                                          f"(known: {', '.join(sorted(declared))})",
+                                          f"did you mean `{close[0]}`?" if close else "")])
         settings = {**cfg.settings.model_dump(), **dialog.spec.settings, **cfg.settings.model_dump(exclude_unset=True)}
         shipped, overrides = _new_wording(shipped, cfg.messages, dialog.spec.names_used()[1])
         try:

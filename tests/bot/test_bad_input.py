@@ -130,8 +130,8 @@ async def test_replayed_payment_webhook_confirms_once(start_server) -> None:
 
     await wait_for_text(server, BUYER, "Paiement reçu")
     payment = await server.runtime.store.get_payment(link.rsplit("/", 1)[1])
-    body = server.runtime.psp.webhook_body(payment)
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(server.runtime.psp.secret, body)}
+    body = server.runtime.psp.sandbox.webhook_body(payment)
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(server.runtime.psp.sandbox.secret, body)}
     for _ in range(3):
         async with server.http.post(f"{server.url}/webhooks/payments/sandbox/demo", data=body, headers=headers) as r:
             assert r.status == 200 and (await r.json())["status"] == "duplicate"
@@ -147,7 +147,7 @@ async def test_payment_webhook_with_a_bad_or_missing_signature_is_a_401(start_se
     server: Server = await start_server()
     link = await _link(server)
     payment = await server.runtime.store.get_payment(link.rsplit("/", 1)[1])
-    body = server.runtime.psp.webhook_body(payment.model_copy(update={"status": "paid"}))
+    body = server.runtime.psp.sandbox.webhook_body(payment.model_copy(update={"status": "paid"}))
     url = f"{server.url}/webhooks/payments/sandbox/demo"
     for sig in (None, "sha256=" + "0" * 64, sign("not-the-secret", body)):
         headers = {"Content-Type": "application/json", **({SIGNATURE_HEADER: sig} if sig else {})}
@@ -164,7 +164,7 @@ async def test_forged_webhook_amount_is_refused(start_server) -> None:
     link = await _link(server)
     payment = await server.runtime.store.get_payment(link.rsplit("/", 1)[1])
     forged = json.dumps({"id": payment.id, "status": "pending", "amount": 1}).encode()
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(server.runtime.psp.secret, forged)}
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(server.runtime.psp.sandbox.secret, forged)}
     async with server.http.post(f"{server.url}/webhooks/payments/sandbox/demo", data=forged, headers=headers) as r:
         assert r.status == 400 and (await r.json())["error"]["code"] == "mismatch"
 
@@ -302,7 +302,7 @@ async def test_sandbox_signature_with_a_non_ascii_character_is_a_400(start_serve
     server: Server = await start_server()
     link = await _link(server)
     payment = await server.runtime.store.get_payment(link.rsplit("/", 1)[1])
-    body = server.runtime.psp.webhook_body(payment.model_copy(update={"status": "paid"}))
+    body = server.runtime.psp.sandbox.webhook_body(payment.model_copy(update={"status": "paid"}))
     path = "/webhooks/payments/sandbox/demo"
     for value in ("sha256=é".encode(), b"sha256=" + NON_UTF8):
         status, answer = await raw_request(server.url, "POST", path, [(b"Content-Type", b"application/json"),

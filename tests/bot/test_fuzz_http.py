@@ -368,7 +368,7 @@ def test_fuzzed_checkout_requests_never_get_a_5xx(server: ThreadServer, payment_
     # The payment is pending until a fuzzed form fails it: both states are answered 200 when signed.
     body = json_body(data, [{"id": payment_id, "status": status, "amount": 15000}
                             for status in ("pending", "failed", "paid")])
-    good = sandbox_sign(server.runtime.psp.secret, body).encode()
+    good = sandbox_sign(server.runtime.psp.sandbox.secret, body).encode()
     assert_no_5xx(server, "POST", b"/webhooks/payments/" + path_segment(data, "sandbox") + b"/demo",
                   headers_for(data, b"application/json", SANDBOX_HEADER.encode(), good), body)
 

@@ -1,29 +1,16 @@
-"""Payment-provider port and the sandbox PSP: a local checkout page and signed, idempotent webhooks."""
+"""The sandbox PSP: a local checkout page and signed, idempotent webhooks; development only."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-from abc import ABC, abstractmethod
 from typing import Any
 
+from bot.payments.port import PaymentProvider
 from storage import Order, Payment, Store
 
-METHOD_LABELS = {"wave": "Wave", "om": "Orange Money", "free": "Free Money", "card": "Carte"}
-# NLU entity values -> our button ids
-ENTITY_METHODS = {"wave": "wave", "orange_money": "om", "free_money": "free", "card": "card"}
 SIGNATURE_HEADER = "X-Sandbox-Signature"
-
-
-class PaymentProvider(ABC):
-    """What the bot needs from a PSP: a payment link for an order."""
-
-    name: str
-
-    @abstractmethod
-    async def create_payment(self, order: Order, method: str, payment_id: str) -> tuple[Payment, str]:
-        """Create (idempotently, keyed by payment_id) a payment; returns it with the link to send."""
 
 
 def sign(secret: str, body: bytes) -> str:

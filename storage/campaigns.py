@@ -58,6 +58,7 @@ class CampaignContact(BaseModel):
     consent_at: float | None = None
     consent_source: str | None = None  # "import", "whatsapp", "telegram", … (where it was given)
     optout_confirmed: bool = False  # the opt-out confirmation is sent once, not on every STOP
+    consent_event: str | None = None  # the message that last confirmed: a replayed turn confirms again
     trust_tier: str | None = None
     last_active_at: float | None = None
     created_at: float = Field(default_factory=now)

@@ -1,0 +1,1 @@
+"""Campaigns: contacts, segments, templates, opt-out and paced broadcasts that survive a restart."""

@@ -6,8 +6,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import admin, checkout, simulator, webhooks
-from bot.errors import ApiError, json_errors
+from bot import admin, catalogue_admin, checkout, dead_letters_api, modes, simulator, webhooks
+from bot.buyers import api as buyers_api
+from bot.campaigns import api as campaigns_api
+from bot.http import BODY_LIMIT, ApiError, json_errors
+from bot.inbox import api as inbox_api
+from bot.quotes import http as quotes_http
 from bot.runtime import RUNTIME, Runtime
 
 
@@ -22,17 +26,25 @@ async def readyz(request: web.Request) -> web.Response:
         await rt.coordinator.cache_get("__readyz__")
     except Exception:
         raise ApiError(503, "not_ready", "storage or coordination is unreachable") from None
+    fault = rt.store.fault()
+    if fault is not None:
+        raise ApiError(503, "not_ready", f"storage is failing: {fault}")
     return web.json_response({"status": "ready", "vendors": sorted(rt.vendors)})
 
 
 async def metrics(request: web.Request) -> web.Response:
     rt: Runtime = request.app[RUNTIME]
-    return web.Response(text=rt.metrics.render(rt.gauges()), content_type="text/plain")
+    text = rt.metrics.render(rt.gauges(), counters=rt.store.counters())
+    return web.Response(text=text, content_type="text/plain")
 
 
 def create_app(runtime: Runtime) -> web.Application:
-    app = web.Application(client_max_size=runtime.settings.max_body_bytes, middlewares=[json_errors])
+    """The app for this runtime; raises `modes.StartupRefused` for a configuration production must not serve."""
+    settings = runtime.settings
+    modes.check_startup(settings, runtime.vendors)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app[RUNTIME] = runtime
+    app[BODY_LIMIT] = settings.max_body_bytes
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await runtime.start()
@@ -40,15 +52,21 @@ def create_app(runtime: Runtime) -> web.Application:
         await runtime.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(inbox_api.hang_up)
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
         web.get("/metrics", metrics),
-        *simulator.routes(),
+        # Development tools are absent in production (404), not merely refused: see bot/modes.py.
+        *(simulator.routes() if modes.serves_simulator(settings) else []),
         *webhooks.routes(),
-        web.get("/pay/sandbox/{payment_id}", checkout.checkout_page),
-        web.post("/pay/sandbox/{payment_id}", checkout.checkout_submit),
-        web.post("/webhooks/payments/{psp}/{vendor}", checkout.payment_webhook),
+        *quotes_http.routes(),
+        *checkout.routes(sandbox=modes.serves_sandbox_psp(settings)),
+        *dead_letters_api.routes(),  # before the admin API's catch-all
+        *buyers_api.routes(),  # before the admin API's catch-all too
+        *catalogue_admin.routes(),  # before the admin API's catch-all
         *admin.routes(),
+        *inbox_api.routes(),
+        *campaigns_api.routes(),
     ])
     return app

@@ -12,8 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import dead_letters_cli, dialogs_cli, reload, stock_cli
+from bot.campaigns import cli as campaigns_cli
+from bot.inbox import cli as users_cli
 from bot.settings import Settings
-from dialogs import DialogError, DialogSpec, YamlInvalid, load_file
+from dialogs import DialogError, YamlInvalid
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -40,60 +43,75 @@ def _vendors_or_exit(directory: str) -> dict:
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.runtime import Runtime
+    from storage.embedded import StoreLocked
+    from storage.mongo import StoreLeaseHeld
 
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     vendors = _vendors_or_exit(settings.vendors_dir)
     app = create_app(Runtime(settings, vendors))
+    app.on_startup.append(reload.on_sighup)
     print(f"Palabre on {settings.base_url} — vendors: {', '.join(sorted(vendors))}", flush=True)
     for v in sorted(vendors):
         print(f"  simulator: {settings.base_url}/simulator/{v}", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    except (StoreLocked, StoreLeaseHeld) as exc:
+        print(f"palabre run: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bot.runtime import load_vendors
+    """Validate vendor and dialog files as the server would load them, plus what only renders reveal."""
+    from bot.actions import build_registry
     from bot.vendors import VendorLoader
+    from dialogs import read_dialog
+    from dialogs.compose import file_kind
 
+    try:
+        registry = build_registry()
+    except DialogError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     problems: list[str] = []
+    notes: list[str] = []  # warnings: printed, but the files are valid
     checked = 0
     for target in args.paths:
         p = Path(target)
         files = sorted([*p.glob("*.yaml"), *p.glob("*.yml")]) if p.is_dir() else [p]
+        vendor_files = []
         for f in files:
             checked += 1
+            kind = file_kind(f)
+            if kind == "conversation-test":
+                problems.extend(dialogs_cli.check_test_file(f))
+                continue
+            if kind == "vendor":
+                vendor_files.append(f)
+                continue
             try:
-                if _looks_like_dialog(f):
-                    load_file(DialogSpec, f)
-                elif p.is_dir():
-                    continue
-                else:
-                    from bot import commerce
-                    from dialogs import Registry
-
-                    VendorLoader(commerce.register(Registry())).load(f)
-            except (YamlInvalid, DialogError) as exc:
+                spec, lines = read_dialog(f)
+            except YamlInvalid as exc:
                 problems.extend(str(exc).splitlines())
-        if p.is_dir():
-            try:
-                load_vendors(str(p))
-            except (YamlInvalid, DialogError) as exc:
-                problems.extend(str(exc).splitlines())
+                continue
+            problems.extend(str(x) for x in registry.unknown(spec.callable_refs(), lines, str(f)))
+            notes.extend(dialogs_cli.check_warnings(spec, str(f)))
+        try:
+            vendors = VendorLoader(registry).load_files(vendor_files)
+        except (YamlInvalid, DialogError) as exc:
+            problems.extend(str(exc).splitlines())
+            vendors = {}
+        for v in vendors.values():
+            notes.extend(dialogs_cli.check_warnings(v.dialog.spec, v.source, v.config.messages))
+    for line in dict.fromkeys(notes):
+        print(line)
     for line in dict.fromkeys(problems):
         print(line, file=sys.stderr)
     if problems:
         return 1
     print(f"ok: {checked} file(s) valid")
     return 0
-
-
-def _looks_like_dialog(path: Path) -> bool:
-    try:
-        head = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    return "\nstates:" in f"\n{head}" and "\ncatalogue:" not in f"\n{head}"
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -104,14 +122,28 @@ def cmd_shell(args: argparse.Namespace) -> int:
     if args.vendor not in vendors:
         print(f"no vendor '{args.vendor}' (known: {', '.join(sorted(vendors))})", file=sys.stderr)
         return 1
-    return asyncio.run(run_shell(settings, vendors, args.vendor, args.contact))
+    try:
+        return asyncio.run(run_shell(settings, vendors, args.vendor, args.contact))
+    except KeyboardInterrupt:  # Ctrl-C: leave quietly, like Ctrl-D
+        print()
+        return 0
 
 
 def cmd_nlu_eval(args: argparse.Namespace) -> int:
     from intents.evaluation import run as run_eval
 
+    opinion = False if args.no_second_opinion else None
     try:
-        print(run_eval(args.file, args.catalogue, as_json=args.json))
+        if args.cv:
+            from intents.crossval import run as run_cv
+            from intents.encoder import wanted
+
+            print(run_cv(args.folds, as_json=args.json, second_opinion=opinion is None and wanted()))
+        elif args.file is None:
+            print("nlu eval: give a labelled YAML file, or --cv", file=sys.stderr)
+            return 2
+        else:
+            print(run_eval(args.file, args.catalogue, as_json=args.json, second_opinion=opinion))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"nlu eval: {exc}", file=sys.stderr)
         return 1
@@ -225,13 +257,18 @@ def main(argv: list[str] | None = None) -> int:
     shell.add_argument("--vendors")
     shell.add_argument("--data-dir")
     shell.set_defaults(func=cmd_shell)
-    check = sub.add_parser("check", help="validate vendor and dialog YAML files")
+    check = sub.add_parser("check", help="validate vendor and dialog YAML: schema, message templates, action names")
     check.add_argument("paths", nargs="+")
     check.set_defaults(func=cmd_check)
     nlu = sub.add_parser("nlu", help="the intent and entity parser").add_subparsers(dest="nlu_command", required=True)
     nlu_eval = nlu.add_parser("eval", help="score the parser on a labelled YAML file ({text, intent, locale} items)")
-    nlu_eval.add_argument("file")
+    nlu_eval.add_argument("file", nargs="?")
     nlu_eval.add_argument("--json", action="store_true", help="print one JSON object")
+    nlu_eval.add_argument("--cv", action="store_true",
+                          help="cross-validate on the built-in training data (paraphrase groups kept in one fold)")
+    nlu_eval.add_argument("--folds", type=int, default=5, help="folds for --cv")
+    nlu_eval.add_argument("--no-second-opinion", action="store_true",
+                          help="without the sentence encoder even when palabre[nlu] is installed")
     nlu_eval.add_argument("--catalogue", help="catalogue YAML (list of {code, name}) or a vendor file "
                           "(default: intents/data/test_catalogue.yaml)")
     nlu_eval.set_defaults(func=cmd_nlu_eval)
@@ -245,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     numbers.add_argument("--vendors", help="folder of vendor YAML files (default: examples/vendors)")
     numbers.add_argument("--data-dir", help="embedded store folder (default: ./data)")
     numbers.set_defaults(func=cmd_import_numbers)
+    dead_letters_cli.add_commands(sub)
+    dialogs_cli.add_commands(sub)
+    stock_cli.add_commands(sub)
+    users_cli.add_parser(sub)
+    campaigns_cli.add_commands(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

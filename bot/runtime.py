@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,7 +21,8 @@ from bot.campaigns.service import Campaigns
 from bot.delivery import Delivery
 from bot.inbox import Inbox
 from bot.metrics import Metrics
-from bot.payments import SandboxPSP
+from bot.payments import build_providers
+from bot.payments.settle import Settler
 from bot.pipeline import Pipeline
 from bot.pipeline.partitions import only_one
 from bot.pipeline.stock_lock import stock_locked
@@ -33,6 +36,7 @@ from storage.coordination import coordinator_from_url
 from storage.streams import StreamBus
 
 log = logging.getLogger("palabre")
+PAYMENT_POLL_INTERVAL = 15.0  # seconds between two rounds of the payment poller
 
 
 async def every(interval: float, job: Callable[[], Awaitable[object]], what: str) -> None:
@@ -56,6 +60,13 @@ def make_store(settings: Settings, *, serving: bool = False) -> Store:
     from storage.embedded import EmbeddedStore
 
     return EmbeddedStore(settings.data_dir)
+
+
+def cluster_name(settings: Settings) -> str:
+    """Processes share work when they share a store: its name keys their streams, so two deployments (or
+    test runs) on one Redis never run each other's events."""
+    store = f"mongo:{settings.mongodb_db}" if settings.mongodb_uri else f"embedded:{Path(settings.data_dir).resolve()}"
+    return hashlib.blake2b(store.encode(), digest_size=6).hexdigest()
 
 
 def channel_senders(vendors: dict[str, Vendor]) -> dict[str, Sender]:
@@ -93,9 +104,11 @@ class Runtime:
         if settings.stock_lock and settings.redis_url:
             self.store = stock_locked(self.store, self.coordinator)
         # With Redis, the work is spread over stream partitions shared by every process (bot/pipeline).
-        streams = StreamBus(settings.redis_url, partitions=settings.partitions, lease_ttl=settings.lease_ttl) \
+        streams = StreamBus(settings.redis_url, partitions=settings.partitions, lease_ttl=settings.lease_ttl,
+                            prefix=f"palabre:{cluster_name(settings)}:") \
             if settings.redis_url and settings.partitions > 0 else None
-        self.psp = SandboxPSP(self.store, settings.base_url, settings.sandbox_psp_secret)
+        self.psp = build_providers(self.store, settings.base_url, settings.sandbox_psp_secret,
+                                   {v.id: v.config.psp for v in vendors.values()}, clock)
         self.senders: dict[str, Sender] = {"simulator": SimulatorSender(), **channel_senders(vendors),
                                            **(senders or {})}
         self.delivery = Delivery(self.store, self.senders, self.metrics, coordinator=self.coordinator,
@@ -104,9 +117,13 @@ class Runtime:
         self.pipeline = Pipeline(self.store, self.coordinator, vendors, self.psp, self.delivery, self.metrics,
                                  distributed=bool(settings.redis_url), clock=clock,
                                  max_attempts=settings.turn_max_attempts, streams=streams)
+        self.pipeline.turns.base_url = settings.base_url
         self.timers = TimerWorker(self.store, self.pipeline, clock)
+        self.payments = Settler(self.store, self.psp, self.pipeline.ingest, clock)
         self.inbox = Inbox(self)
         self.campaigns = Campaigns(self)
+        self.pipeline.turn_listeners.append(self.campaigns.after_turn)
+        self.pipeline.turns.consent = self.campaigns.intercept
         self.pipeline.turn_listeners.append(self.inbox.after_turn)
         self.http: aiohttp.ClientSession | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -123,14 +140,15 @@ class Runtime:
                 log.warning("vendor=%s: fallback to %s needs both a meta and a wasender channel; it is off",
                             vendor.id, vendor.config.delivery.fallback)
         for vendor in self.vendors.values():
-            await self.store.ensure_products(vendor.products())
+            # the vendor file owns names and prices; stock is the store's (sales, `palabre stock`)
+            await self.store.sync_products(vendor.products())
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         recovered = await self.pipeline.recover()
         if recovered:
             log.warning("recovered %d unprocessed events", recovered)
         await self.pipeline.start()
         await self.delivery.sweep()
-        fire_due, sweep = self.timers.fire_due, self.delivery.sweep
+        fire_due, sweep, poll = self.timers.fire_due, self.delivery.sweep, self.payments.poll
         if self.settings.redis_url:
             # One process at a time sweeps (the others skip that round): timers fire and the outbox
             # drains once cluster-wide, and the store is not polled by every process.
@@ -139,9 +157,14 @@ class Runtime:
 
             def sweep() -> Awaitable[None]:
                 return only_one(self.coordinator, "outbox", self.delivery.sweep)
+
+            def poll() -> Awaitable[None]:
+                return only_one(self.coordinator, "payments", self.payments.poll)
         self._background = [
             asyncio.create_task(every(self.settings.timer_interval, fire_due, "timer sweep")),
             asyncio.create_task(every(self.settings.outbox_interval, sweep, "outbox sweep")),
+            # hosted payments whose webhook never came (bot/payments/settle.py)
+            asyncio.create_task(every(PAYMENT_POLL_INTERVAL, poll, "payment poll")),
         ]
 
     async def stop(self) -> None:
@@ -158,6 +181,7 @@ class Runtime:
         await self.delivery.idle(timeout=5)
         if self.http:
             await self.http.close()
+        await self.psp.close()
         closables = [*self.senders.values(), *(v.rasa for v in self.vendors.values() if v.rasa)]
         for item in closables:
             close = getattr(item, "close", None)
@@ -174,7 +198,12 @@ class Runtime:
         task.add_done_callback(self._spawned.discard)
 
     def gauges(self) -> dict[str, float]:
-        return {"palabre_vendors": len(self.vendors), "palabre_conversations_busy": len(self.pipeline._queues)}
+        worker = self.pipeline.worker
+        busy = len(self.pipeline._queues) + (worker.busy if worker else 0)
+        gauges: dict[str, float] = {"palabre_vendors": len(self.vendors), "palabre_conversations_busy": busy}
+        if worker is not None:
+            gauges["palabre_partitions_leased"] = len(worker.leases)
+        return gauges
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -9,9 +9,11 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.http import ApiError, read_json, require_bearer, secure_equal
+from bot.page_texts import texts
 from bot.runtime import RUNTIME, Runtime
 from bot.vendors import Vendor
 from channels.simulator import SimulatorInputError, parse_message
+from locales import normalise
 
 PAGE = (Path(__file__).parent / "static" / "simulator.html").read_text(encoding="utf-8")
 
@@ -68,6 +70,7 @@ async def get_messages(request: web.Request) -> web.Response:
             item["text"] = m.text or titles.get(m.payload, m.payload)
         if m.reply is not None:
             titles.update({b.id: b.title for b in m.reply.buttons})
+            titles.update({r.id: r.title for section in m.reply.list_sections for r in section.rows})
             item.update({k: v for k, v in m.reply.public().items() if k != "text"})
         out.append(item)
     return web.json_response({"contact": contact, "messages": out})
@@ -81,7 +84,15 @@ def _js_string(value: str) -> str:
 async def page(request: web.Request) -> web.Response:
     """The chat page; the vendor's name is escaped (vendor files are untrusted)."""
     _, vendor = _vendor(request, token_in_query=True)
+    lang = normalise(vendor.config.locale)
+    t = texts(lang)  # the page speaks the vendor's language, as its bot does
+    example = vendor.config.catalogue[0].code
     doc = (PAGE.replace("{{VENDOR_ID_JS}}", _js_string(vendor.id))
+           .replace("{{LANG}}", lang)
+           .replace("{{T_SIMULATOR}}", html.escape(t["simulator"]))
+           .replace("{{T_YOUR_NUMBER}}", html.escape(t["your_number"]))
+           .replace("{{T_TYPE_HERE}}", html.escape(t["type_here"].format(code=example)))
+           .replace("{{T_SEND}}", html.escape(t["send"]))
            .replace("{{VENDOR_NAME}}", html.escape(vendor.config.name)))
     return web.Response(text=doc, content_type="text/html")
 

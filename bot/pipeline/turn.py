@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.commerce import Services
@@ -16,7 +16,7 @@ from channels import Contact, Event, Reply
 from channels.twilio import render_text as render_sms
 from channels.twilio import segments as sms_segments
 from dialogs import Turn
-from dialogs.turn import HANDOFF_SLOT
+from dialogs.turn import HANDOFF_REASON_SLOT, HANDOFF_SLOT
 from storage import Conversation, Message, OutboxEntry, Store, Timer, TurnWrite
 
 log = logging.getLogger("palabre.pipeline")
@@ -49,6 +49,8 @@ class TurnBuilder:
         self.delivery = delivery
         self.clock = clock
         self.base_url = ""  # set by the runtime from its settings: links to documents
+        # Set by the runtime: STOP / START handled by the campaigns (replies, or None for the dialog).
+        self.consent: Callable[[Event, str], Awaitable[list[Reply] | None]] | None = None
 
     def new_conversation(self, event: Event) -> Conversation:
         vendor = self.vendors.get(event.vendor_id)
@@ -84,8 +86,16 @@ class TurnBuilder:
             conv.last_inbound_at = event.received_at
             if event.contact.name and event.contact != conv.contact:
                 conv.contact = event.contact
+        consent = await self.consent(event, conv.locale) if self.consent is not None else None
+        if consent is not None:  # an opt-out or opt-in, honoured even during a handoff; the dialog stays put
+            write.conversation = conv
+            add_outbound(write, conv, event, consent, tag="consent")
+            return write
         event = self._numbered_choice(conv, event)
-        if conv.handoff or event.data.get("unsupported") in SILENT_UNSUPPORTED:
+        # While a human owns the conversation the bot answers no buyer message, but system turns
+        # (payment confirmed, reminder, expiry) still run: the order must not be left behind.
+        if (conv.handoff and event.kind != "system") or \
+                event.data.get("unsupported") in SILENT_UNSUPPORTED:
             write.conversation = conv
             return write
         if event.kind == "system":
@@ -103,6 +113,8 @@ class TurnBuilder:
         conv.state, conv.slots = turn.state, turn.slots
         if conv.slots.get(HANDOFF_SLOT):
             conv.handoff = True  # the dialog handed over: the bot stays silent until an agent releases it
+            if trigger == "complaint":  # one action serves both intents; a complaint opens a ticket
+                conv.slots[HANDOFF_REASON_SLOT] = "complaint"
         conv.updated_at, conv.version = now, conv.version + 1
         write.conversation = conv
         variables = self._variables(vendor, conv, event, turn)

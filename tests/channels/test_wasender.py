@@ -651,7 +651,7 @@ def test_a_wrong_wasender_block_names_the_field(tmp_path: Path, monkeypatch: pyt
         with pytest.raises(YamlInvalid) as err:
             loader.load(path)
         # the provider's name in the path awaits a change in bot/vendors.py (see docs/channels/wasender.md)
-        assert re.search(rf"demo\.yaml:\d+: channels(\.wasender)?\.{field}: ", str(err.value)), str(err.value)
+        assert re.search(rf"demo\.yaml:\d+:\d+: channels(\.wasender)?\.{field}: ", str(err.value)), str(err.value)
         # a validation error never prints a secret, not even the bad one
         assert all(secret not in str(err.value) for secret in (SECRET, API_KEY, "tiny7"))
 

@@ -1,0 +1,1 @@
+"""Tests of the handoff inbox: users and roles, the API, live updates, the page."""

@@ -11,9 +11,9 @@ import yaml
 from aiohttp import web
 
 from bot.app import create_app
+from bot.http.webhooks.telegram import handle_telegram
 from bot.runtime import Runtime, load_vendors
 from bot.settings import Settings
-from bot.webhooks.telegram import handle_telegram
 
 
 def vendor_yaml(stock: int, code: str) -> dict:

@@ -15,7 +15,8 @@ import importlib
 import os
 from collections.abc import Mapping
 
-from bot import booking, commerce
+from bot import commerce
+from bot.commerce import booking
 from bot.quotes import actions as quotes
 from dialogs import DialogError, Registry
 from dialogs.rasa import InProcessActions, RemoteActions

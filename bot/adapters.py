@@ -1,7 +1,7 @@
 """The channel adapters Palabre knows, by provider name, and what the runtime takes from each.
 
 Each `channels.<provider>` module offers `Config` (the vendor YAML's `channels.<provider>` block,
-a pydantic model) and `make_sender(config) -> Sender`; each `bot.webhooks.<provider>` module offers
+a pydantic model) and `make_sender(config) -> Sender`; each `bot.http.webhooks.<provider>` module offers
 `routes()`.
 """
 
@@ -18,4 +18,4 @@ def channel_module(provider: str) -> ModuleType:
 
 
 def webhook_module(provider: str) -> ModuleType:
-    return importlib.import_module(f"bot.webhooks.{provider}")
+    return importlib.import_module(f"bot.http.webhooks.{provider}")

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import admin, catalogue_admin, checkout, dead_letters_api, modes, simulator, webhooks
+from bot import modes
 from bot.buyers import api as buyers_api
 from bot.campaigns import api as campaigns_api
-from bot.http import BODY_LIMIT, ApiError, json_errors
+from bot.http import BODY_LIMIT, ApiError, admin, checkout, json_errors, simulator, webhooks
+from bot.http import catalogue as catalogue_admin
+from bot.http import dead_letters as dead_letters_api
 from bot.inbox import api as inbox_api
 from bot.quotes import http as quotes_http
 from bot.runtime import RUNTIME, Runtime

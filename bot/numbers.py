@@ -397,8 +397,8 @@ async def apply_accounts(rt: Runtime, accounts: Iterable[ChannelAccount]) -> lis
                 touched += [c.phone_number, c.instance_id, c.api_key]
         log.info("vendor=%s uses the imported wasender number %s", vendor_id, mask_address(config.phone_number))
     if touched:
-        # Imported here: bot.webhooks.wasender imports bot.runtime, which imports this module.
-        from bot.webhooks.wasender import refresh_lookups
+        # Imported here: bot.http.webhooks.wasender imports bot.runtime, which imports this module.
+        from bot.http.webhooks.wasender import refresh_lookups
 
         await refresh_lookups(rt, touched)
     return list(planned)

@@ -18,7 +18,7 @@ from bot import numbers
 from bot.actions import build_registry
 from bot.adapters import channel_module
 from bot.campaigns.service import Campaigns
-from bot.delivery import Delivery
+from bot.delivery.outbox import Delivery
 from bot.inbox import Inbox
 from bot.metrics import Metrics
 from bot.payments import build_providers

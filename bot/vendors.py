@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from bot.adapters import PROVIDERS, channel_module
-from bot.delivery_policy import DeliverySettings
+from bot.delivery.policy import DeliverySettings
 from bot.payments.config import PspConfig, SandboxPsp, literal_secrets, psp_block
 from dialogs import Dialog, Registry, YamlInvalid, YamlProblem
 from dialogs.compose import file_kind, segment_path, shipped_segments

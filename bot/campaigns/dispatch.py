@@ -5,7 +5,7 @@ campaign and the contact), is written with `Store.commit_turn` (insert-if-absent
 recipient marked queued. A restart finds each recipient either still pending (its entry written or
 not: writing it again is a no-op, and an entry written before the crash is sent by the outbox sweep,
 never submitted a second time here) or queued (the outbox owns it). Sending itself, with retries and
-backoff on 429/5xx, is the outbox's job (`bot.delivery`).
+backoff on 429/5xx, is the outbox's job (`bot.delivery.outbox`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from storage.campaigns import Campaign, CampaignContact, CampaignSettings, Campa
 from storage.coordination import Coordinator, HeldLock, InProcessCoordinator, LockTimeout
 
 if TYPE_CHECKING:
-    from bot.delivery import Delivery
+    from bot.delivery.outbox import Delivery
     from bot.vendors import Vendor
 
 log = logging.getLogger("palabre.campaigns")

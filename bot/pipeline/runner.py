@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
-from bot.delivery import Delivery
+from bot.delivery.outbox import Delivery
 from bot.http import ApiError
 from bot.metrics import Metrics
 from bot.payments import PaymentProvider

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.commerce import Services
-from bot.delivery import Delivery
-from bot.delivery_policy import is_phone
+from bot.delivery.outbox import Delivery
+from bot.delivery.policy import is_phone
 from bot.payments import PaymentProvider
 from bot.vendors import Vendor
 from channels import Contact, Event, Reply

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.delivery_policy import NOT_SENDABLE
+from bot.delivery.policy import NOT_SENDABLE
 from storage import Message
 from tests.channels import test_meta as meta
 from tests.channels import test_twilio as tw

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot.delivery import Delivery
-from bot.delivery_policy import DEFAULT_LIMITS, NOT_SENDABLE, DeliverySettings, RateLimit, backoff
+from bot.delivery.outbox import Delivery
+from bot.delivery.policy import DEFAULT_LIMITS, NOT_SENDABLE, DeliverySettings, RateLimit, backoff
 from bot.metrics import Metrics
 from bot.runtime import Runtime, load_vendors
 from bot.settings import Settings

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from bot import numbers
+from bot.http.webhooks.wasender import vendor_for_number
 from bot.runtime import Runtime, load_vendors
 from bot.settings import Settings
-from bot.webhooks.wasender import vendor_for_number
 from channels.wasender import SIGNATURE_HEADER
 from storage import ChannelAccount
 from storage.embedded import EmbeddedStore

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import commerce
+from bot.http.webhooks import wasender as hooks
 from bot.vendors import VendorLoader
-from bot.webhooks import wasender as hooks
 from channels import Button, ListRow, ListSection, Reply, TemplateRef
 from channels.base import PermanentSendError, SendError
 from channels.wasender import (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.dialog_tests import ConversationFile, run_files
+from bot.cli.conversation_tests import ConversationFile, run_files
 from dialogs.yamlsource import read_file
 
 HERE = Path(__file__).parent

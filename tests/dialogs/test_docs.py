@@ -11,7 +11,7 @@ import yaml
 
 from bot import commerce
 from bot.actions import build_registry
-from bot.dialog_tests import run_files
+from bot.cli.conversation_tests import run_files
 from bot.vendors import VendorLoader
 from dialogs import Dialog, Registry
 from dialogs.compose import compose

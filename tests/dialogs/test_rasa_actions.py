@@ -17,7 +17,7 @@ import yaml
 from aiohttp import web
 
 from bot.actions import build_registry
-from bot.dialog_tests import run_files
+from bot.cli.conversation_tests import run_files
 from bot.vendors import VendorLoader
 from tests.conftest import ROOT, free_port, serving
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bot import commerce
-from bot.dialog_tests import run_files
+from bot.cli.conversation_tests import run_files
 from bot.vendors import VendorLoader
 from dialogs import Registry, YamlInvalid
 from tests.conftest import EXAMPLES

@@ -12,8 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import dead_letters_cli, dialogs_cli, reload, stock_cli
+from bot import reload
 from bot.campaigns import cli as campaigns_cli
+from bot.cli import dead_letters as dead_letters_cli
+from bot.cli import dialogs as dialogs_cli
+from bot.cli import stock as stock_cli
 from bot.inbox import cli as users_cli
 from bot.settings import Settings
 from dialogs import DialogError, YamlInvalid
@@ -115,7 +118,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    from bot.shell import run_shell
+    from bot.cli.shell import run_shell
 
     settings = _settings(args)
     vendors = _vendors_or_exit(settings.vendors_dir)

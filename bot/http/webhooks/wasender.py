@@ -14,8 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.http import ApiError, header, parse_json, secure_equal
+from bot.http.webhooks.intake import accept, parse_events, read_raw
 from bot.runtime import RUNTIME, Runtime
-from bot.webhooks.intake import accept, parse_events, read_raw
 from channels import Event, wasender
 
 log = logging.getLogger("palabre.webhooks.wasender")

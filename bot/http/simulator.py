@@ -9,13 +9,13 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.http import ApiError, read_json, require_bearer, secure_equal
-from bot.page_texts import texts
+from bot.http.page_texts import texts
 from bot.runtime import RUNTIME, Runtime
 from bot.vendors import Vendor
 from channels.simulator import SimulatorInputError, parse_message
 from locales import normalise
 
-PAGE = (Path(__file__).parent / "static" / "simulator.html").read_text(encoding="utf-8")
+PAGE = (Path(__file__).parent.parent / "static" / "simulator.html").read_text(encoding="utf-8")
 
 
 def _vendor(request: web.Request, *, token_in_query: bool = False) -> tuple[Runtime, Vendor]:

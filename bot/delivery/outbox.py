@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.delivery_policy import (
+from bot.delivery.policy import (
     NO_TEMPLATE_TEXT,
     NOT_SENDABLE,
     CircuitBreaker,

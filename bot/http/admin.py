@@ -10,9 +10,9 @@ from aiohttp import web
 
 from bot import numbers
 from bot.http import ApiError, read_body, read_json, require_bearer, secure_equal
+from bot.http.webhooks.wasender import connection_state
 from bot.runtime import RUNTIME, Runtime
 from bot.vendors import Vendor
-from bot.webhooks.wasender import connection_state
 from channels import wasender
 
 log = logging.getLogger("palabre.admin")

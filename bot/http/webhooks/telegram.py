@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.http import ApiError, header, parse_json
+from bot.http.webhooks.intake import accept, channel_config, parse_events, read_raw
 from bot.runtime import RUNTIME
-from bot.webhooks.intake import accept, channel_config, parse_events, read_raw
 from channels import telegram
 
 

@@ -69,7 +69,7 @@ def _local(settings: Settings, vendor: str, code: str, stock: int) -> int:
 
 
 def cmd_stock(args: argparse.Namespace) -> int:
-    from bot.catalogue_admin import parse_stock
+    from bot.http.catalogue import parse_stock
 
     try:
         stock = parse_stock(args.stock)

@@ -7,9 +7,9 @@ import logging
 from aiohttp import web
 
 from bot.http import ApiError, read_body, secure_equal
+from bot.http.webhooks.ignored import unless_not_a_message
+from bot.http.webhooks.intake import accept, channel_config, parse_events
 from bot.runtime import RUNTIME
-from bot.webhooks.ignored import unless_not_a_message
-from bot.webhooks.intake import accept, channel_config, parse_events
 from channels import email as email_channel
 
 log = logging.getLogger("palabre.webhooks.email")

@@ -40,7 +40,7 @@ def check_warnings(spec: DialogSpec, source: str, *wording: Any) -> list[str]:
 
 def check_test_file(path: Path) -> list[str]:
     """A conversation-test file's problems (schema, and a vendor file that exists), as file:line:column: text."""
-    from bot.dialog_tests import ConversationFile
+    from bot.cli.conversation_tests import ConversationFile
     from dialogs.yamlsource import problem_at, read_file
 
     try:
@@ -54,7 +54,7 @@ def check_test_file(path: Path) -> list[str]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from bot.dialog_tests import main
+    from bot.cli.conversation_tests import main
 
     return main(args.paths, args.k)
 
@@ -91,7 +91,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
 
 def schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schemas, generated from the pydantic models that validate the files."""
-    from bot.dialog_tests import ConversationFile
+    from bot.cli.conversation_tests import ConversationFile
     from bot.vendors import VendorConfig
 
     out = {

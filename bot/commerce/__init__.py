@@ -239,7 +239,7 @@ async def describe_product(turn: Turn) -> None:
 
 async def list_catalogue(turn: Turn) -> None:
     s = _svc(turn)
-    # bookable slots of a service are products too (bot/booking.py): the catalogue lists services only
+    # bookable slots of a service are products too (bot/commerce/booking.py): the catalogue lists services only
     turn.variables["products"] = [p for p in await s.store.list_products(s.vendor.id) if "@" not in p.code]
 
 

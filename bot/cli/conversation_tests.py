@@ -225,7 +225,7 @@ async def _act(rt: Any, vendor_id: str, contact: str, conv_id: str, step: Step, 
         order = await rt.store.get_order(conv.slots.get("order_id")) if conv else None
         if order is None or not order.payment_id:
             raise AssertionError("no payment link was sent for a current order")
-        # what the sandbox PSP's signed webhook turns into (bot/checkout.py)
+        # what the sandbox PSP's signed webhook turns into (bot/http/checkout.py)
         event = Event(id=f"psp:test:{order.payment_id}:{step.pay}", kind="system", channel=order.channel,
                       provider="system", vendor_id=vendor_id, contact=order.contact,
                       payload="payment_succeeded" if step.pay == "paid" else "payment_failed",

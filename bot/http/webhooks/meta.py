@@ -14,8 +14,8 @@ import weakref
 from aiohttp import web
 
 from bot.http import ApiError, header, parse_json
+from bot.http.webhooks.intake import accept, channel_config, parse_events, read_raw
 from bot.runtime import RUNTIME, Runtime
-from bot.webhooks.intake import accept, channel_config, parse_events, read_raw
 from channels import meta
 
 log = logging.getLogger("palabre.webhooks.meta")

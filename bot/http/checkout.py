@@ -10,8 +10,8 @@ import aiohttp
 from aiohttp import web
 
 from bot.http import ApiError, header, parse_json, read_body, read_form
+from bot.http.page_texts import texts, vendor_locale
 from bot.modes import serves_sandbox_psp
-from bot.page_texts import texts, vendor_locale
 from bot.payments import METHOD_LABELS, SIGNATURE_HEADER, InvalidWebhook, MalformedWebhook, ProviderError, sign, verify
 from bot.runtime import RUNTIME, Runtime
 from channels import Event

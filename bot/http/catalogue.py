@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.admin import _runtime, _vendor
 from bot.http import ApiError, read_json
+from bot.http.admin import _runtime, _vendor
 from bot.reload import ReloadRefused, reload_vendors
 from bot.runtime import Runtime
 from storage import Product

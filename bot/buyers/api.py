@@ -5,15 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.buyers.actions import buyer_record
-from bot.http import ApiError, require_bearer
-from bot.runtime import RUNTIME, Runtime
+from bot.http import ApiError
+from bot.http.admin import admin_runtime
 
 
 async def buyer_card(request: web.Request) -> web.Response:
-    rt: Runtime = request.app[RUNTIME]
-    if not rt.settings.admin_token:
-        raise ApiError(403, "admin_disabled", "admin API disabled: set PALABRE_ADMIN_TOKEN")
-    require_bearer(request, rt.settings.admin_token, "PALABRE_ADMIN_TOKEN")
+    rt = admin_runtime(request)
     vendor_id, address = request.match_info["vendor"], request.match_info["address"].strip()
     if vendor_id not in rt.vendors:
         raise ApiError(404, "unknown_vendor", f"no vendor '{vendor_id[:64]}'")

@@ -23,7 +23,7 @@ WEBHOOK_EVENTS = ("messages.upsert", "messages.update", "session.status")
 CSV_TYPES = frozenset({"text/csv", "text/plain", "application/csv", "application/vnd.ms-excel"})
 
 
-def _runtime(request: web.Request) -> Runtime:
+def admin_runtime(request: web.Request) -> Runtime:
     """The runtime, once the request carries the admin token (compared in constant time)."""
     rt = request.app[RUNTIME]
     token = rt.settings.admin_token
@@ -33,7 +33,7 @@ def _runtime(request: web.Request) -> Runtime:
     return rt
 
 
-def _vendor(rt: Runtime, request: web.Request) -> Vendor:
+def admin_vendor(rt: Runtime, request: web.Request) -> Vendor:
     vendor_id = request.match_info["vendor"]
     vendor = rt.vendors.get(vendor_id)
     if vendor is None:
@@ -47,8 +47,8 @@ def _webhook_url(rt: Runtime, vendor_id: str) -> str:
 
 async def vendor_numbers(request: web.Request) -> web.Response:
     """The vendor's WhatsApp numbers, where they come from, their state and the URL to paste; no secret."""
-    rt = _runtime(request)
-    vendor = _vendor(rt, request)
+    rt = admin_runtime(request)
+    vendor = admin_vendor(rt, request)
     imported = numbers.imported_vendors(rt)
     items: list[dict[str, Any]] = []
     config = vendor.config.channels.get("wasender")
@@ -105,8 +105,8 @@ async def register_webhook(request: web.Request) -> web.Response:
     and webhook_events; it takes no webhook secret, so the session's own secret, which it sends back, is
     compared with Palabre's and only the verdict is returned.
     """
-    rt = _runtime(request)
-    vendor = _vendor(rt, request)
+    rt = admin_runtime(request)
+    vendor = admin_vendor(rt, request)
     config = vendor.config.channels.get("wasender")
     if not isinstance(config, wasender.Config):
         raise ApiError(404, "no_number", f"vendor '{vendor.id}' has no Wasender number")
@@ -182,7 +182,7 @@ async def register_webhook(request: web.Request) -> web.Response:
 
 async def import_numbers(request: web.Request) -> web.Response:
     """A CSV of numbers in the body (text/csv): imported, used at once, and the report returned."""
-    rt = _runtime(request)
+    rt = admin_runtime(request)
     if request.content_type not in CSV_TYPES:
         raise ApiError(415, "unsupported_media_type", "send the file as text/csv")
     # Read here rather than with the app's body limit: 10 000 rows may exceed it.
@@ -195,7 +195,7 @@ async def import_numbers(request: web.Request) -> web.Response:
 
 
 async def not_found(request: web.Request) -> web.Response:
-    _runtime(request)  # unauthenticated callers learn nothing about which admin routes exist
+    admin_runtime(request)  # unauthenticated callers learn nothing about which admin routes exist
     raise ApiError(404, "not_found", "no such admin route")
 
 

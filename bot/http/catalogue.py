@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.http import ApiError, read_json
-from bot.http.admin import _runtime, _vendor
+from bot.http.admin import admin_runtime, admin_vendor
 from bot.reload import ReloadRefused, reload_vendors
 from bot.runtime import Runtime
 from storage import Product
@@ -38,8 +38,8 @@ async def set_stock(rt: Runtime, vendor_id: str, code: str, stock: int) -> Produ
 
 async def put_stock(request: web.Request) -> web.Response:
     """`PUT /api/admin/vendors/{vendor}/products/{code}/stock` with `{"stock": 12}`."""
-    rt = _runtime(request)
-    vendor = _vendor(rt, request)
+    rt = admin_runtime(request)
+    vendor = admin_vendor(rt, request)
     body = await read_json(request)
     if not isinstance(body, dict) or "stock" not in body:
         raise ApiError(400, "invalid_body", 'send {"stock": 12}')
@@ -57,7 +57,7 @@ async def put_stock(request: web.Request) -> web.Response:
 
 async def post_reload(request: web.Request) -> web.Response:
     """`POST /api/admin/vendors/reload`: 200 with what changed, or 422 with every problem (nothing changed)."""
-    rt = _runtime(request)
+    rt = admin_runtime(request)
     try:
         report = await reload_vendors(rt)
     except ReloadRefused as exc:

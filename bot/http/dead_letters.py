@@ -4,26 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.http import ApiError, read_json, require_bearer
+from bot.http import ApiError, read_json
+from bot.http.admin import admin_runtime
 from bot.pipeline.dead_letters import public, revive_all
-from bot.runtime import RUNTIME, Runtime
 
-DISABLED = "admin API disabled: set PALABRE_ADMIN_TOKEN"
 REPLAY_BODY = 'send {"event_id": "<id>"}, or {"all": true} optionally with "vendor"'
-
-
-def _admin(request: web.Request) -> Runtime:
-    rt = request.app[RUNTIME]
-    token = rt.settings.admin_token
-    if not token:
-        raise ApiError(403, "admin_disabled", DISABLED)
-    require_bearer(request, token, "PALABRE_ADMIN_TOKEN")
-    return rt
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:
     """GET ?vendor=V: the dead letters, oldest first, with their errors and masked conversations."""
-    rt = _admin(request)
+    rt = admin_runtime(request)
     vendor = request.query.get("vendor") or None
     letters = await rt.store.dead_letters(vendor)
     return web.json_response({"dead_letters": [public(letter) for letter in letters]})
@@ -31,7 +21,7 @@ async def list_dead_letters(request: web.Request) -> web.Response:
 
 async def replay(request: web.Request) -> web.Response:
     """POST {"event_id": ID} or {"all": true, "vendor": V}: queue dead letters again, at once."""
-    rt = _admin(request)
+    rt = admin_runtime(request)
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", REPLAY_BODY)

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiohttp import web
 
-from tests.conftest import EXAMPLES, Server, eventually, free_port, plain, serving
+from tests.channels.test_telegram import SECRET, telegram_vendor
+from tests.conftest import Server, eventually, free_port, plain, serving
 
-SECRET = "order-test-secret-token"
 BUYER, OTHER = 5123456789, 5987654321
 
 
@@ -49,18 +48,6 @@ async def bot_api() -> AsyncIterator[ThrottlingBotApi]:
     app.router.add_post("/bot{token}/{method}", api.handle)
     async with serving(app, api.port):
         yield api
-
-
-def telegram_vendor(tmp_path: Path, api_base: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TG_TOKEN_ORDER", "123:abc")
-    monkeypatch.setenv("TG_SECRET_ORDER", SECRET)
-    data = yaml.safe_load((EXAMPLES / "demo.yaml").read_text(encoding="utf-8"))
-    data["channels"] = {"telegram": {"bot_token": "${TG_TOKEN_ORDER}", "webhook_secret": "${TG_SECRET_ORDER}",
-                                     "api_base_url": api_base}}
-    d = tmp_path / "vendors"
-    d.mkdir()
-    (d / "demo.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return d
 
 
 async def say(server: Server, update_id: int, chat: int, text: str) -> None:

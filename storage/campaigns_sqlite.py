@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from storage.campaigns import Body, CampaignStore, Row
+from storage.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (kind TEXT NOT NULL, key TEXT NOT NULL, vendor TEXT NOT NULL, grp TEXT NOT NULL,
@@ -28,32 +26,11 @@ def _json(body: Body) -> str:
     return body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body, ensure_ascii=False)
 
 
-class SqliteCampaignStore(CampaignStore):
-    """WAL, synchronous=FULL: a write is on disk when its call returns. Each call runs without an await
-    in the middle, so it is atomic for this process; writes take the file's write lock (`BEGIN IMMEDIATE`),
-    so a CLI import while the server dispatches is safe."""
+class SqliteCampaignStore(SqliteFile, CampaignStore):
+    """`campaigns.sqlite3` in `data_dir`: a write is on disk when its call returns, so a CLI import while
+    the server dispatches is safe."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        self._path = Path(data_dir) / FILE_NAME
-        self._db: sqlite3.Connection | None = None
-
-    async def start(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
-        self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def _x(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
-        assert self._db is not None, "campaign store not started"
-        return self._db.execute(sql, params)
+    file_name, schema = FILE_NAME, SCHEMA
 
     def _write(self, sql: str, rows: list[tuple]) -> int:
         assert self._db is not None, "campaign store not started"

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from pathlib import Path
-
 from storage.inbox import (
     Agent,
     AuditEntry,
@@ -17,6 +13,7 @@ from storage.inbox import (
     ThreadFilter,
     sort_threads,
 )
+from storage.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL, active INTEGER NOT NULL,
@@ -40,32 +37,10 @@ def _marks(values: list[str]) -> str:
     return ",".join("?" * len(values))
 
 
-class SqliteInboxStore(InboxStore):
-    """`inbox.sqlite3` in `data_dir` (WAL). Each call runs its statements without an await, so it is
-    atomic for this process; conditional writes take SQLite's write lock (`BEGIN IMMEDIATE`), so a CLI
-    revoking a token while the server runs is safe too."""
+class SqliteInboxStore(SqliteFile, InboxStore):
+    """`inbox.sqlite3` in `data_dir`: a CLI revoking a token while the server runs is safe."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        self._path = Path(data_dir) / FILE_NAME
-        self._db: sqlite3.Connection | None = None
-
-    async def start(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=2000")
-        db.executescript(SCHEMA)
-        self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def _x(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
-        assert self._db is not None, "inbox store not started"
-        return self._db.execute(sql, params)
+    file_name, schema = FILE_NAME, SCHEMA
 
     # agents
     async def add_agent(self, agent: Agent) -> bool:

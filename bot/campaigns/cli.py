@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from bot.cli.admin_client import call_admin
 from bot.settings import Settings
 
 T = TypeVar("T")
@@ -57,28 +57,6 @@ def _progress(done: int, total: int) -> None:
           file=sys.stderr, flush=True)
 
 
-def _api(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-    import aiohttp
-
-    token = args.token or os.environ.get("PALABRE_ADMIN_TOKEN")
-    if not token:
-        raise SystemExit("--url needs the server's admin token (--token or PALABRE_ADMIN_TOKEN)")
-
-    async def call() -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http, http.request(
-                method, f"{args.url.rstrip('/')}{path}", headers=headers, **kwargs) as resp:
-            try:
-                return resp.status, await resp.json(content_type=None)
-            except ValueError:
-                return resp.status, None
-
-    try:
-        return asyncio.run(call())
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise SystemExit(f"cannot reach {args.url}: {type(exc).__name__}") from None
-
-
 def _print_report(report: dict[str, Any]) -> int:
     print(f"{report['rows']} rows: {report['created']} contacts created, {report['updated']} updated, "
           f"{report['rejected_count']} rejected ({report['seconds']} s)")
@@ -101,7 +79,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
     if args.url:
         params = {"filename": path.name, **({"default_region": args.default_region} if args.default_region else {})}
-        status, body = _api(args, "POST", f"/api/vendors/{args.vendor}/contacts/import", data=data, params=params)
+        status, body = call_admin(args, "POST", f"/api/vendors/{args.vendor}/contacts/import",
+                                  timeout=600, data=data, params=params)
         if status == 200 and isinstance(body, dict):
             return _print_report(body)
         print(f"import-contacts: refused ({status}): {_message(body)}", file=sys.stderr)
@@ -162,7 +141,7 @@ def cmd_broadcast(args: argparse.Namespace) -> int:
     if args.url:
         if args.at:
             body["at"] = parse_time(args.at, "UTC", time.time())
-        status, answer = _api(args, "POST", f"/api/vendors/{args.vendor}/campaigns", json=body)
+        status, answer = call_admin(args, "POST", f"/api/vendors/{args.vendor}/campaigns", json=body)
         if status != 201 or not isinstance(answer, dict):
             print(f"broadcast: refused ({status}): {_message(answer)}", file=sys.stderr)
             return 1

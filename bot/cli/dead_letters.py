@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from typing import Any
+
+from bot.cli.admin_client import call_admin
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -127,28 +128,7 @@ def _local(args: argparse.Namespace, job: Any) -> Any:
 
 def _call(args: argparse.Namespace, method: str, path: str, *, params: dict[str, str] | None = None,
           json_body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    import aiohttp
-
-    token = args.token or os.environ.get("PALABRE_ADMIN_TOKEN")
-    if not token:
-        print("--url needs the server's admin token (--token or PALABRE_ADMIN_TOKEN)", file=sys.stderr)
-        raise SystemExit(EXIT_FAILED)
-    url = f"{args.url.rstrip('/')}{path}"
-
-    async def call() -> tuple[int, Any]:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http, http.request(
-            method, url, params=params, json=json_body, headers={"Authorization": f"Bearer {token}"}
-        ) as resp:
-            try:
-                return resp.status, await resp.json(content_type=None)
-            except ValueError:
-                return resp.status, None
-
-    try:
-        return asyncio.run(call())
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        print(f"cannot reach {args.url}: {type(exc).__name__}", file=sys.stderr)
-        raise SystemExit(EXIT_FAILED) from None
+    return call_admin(args, method, path, params=params, json=json_body)
 
 
 def _refused(status: int, body: Any) -> int:

@@ -13,7 +13,7 @@ from dialogs.expr import compile_expr
 from dialogs.forms import FormRunner
 from dialogs.registry import Registry, call
 from dialogs.schema import DialogSpec, StateSpec, TransitionSpec, duration_seconds
-from dialogs.turn import Turn
+from dialogs.turn import HANDOFF_SLOT, Turn
 from templates.variables import SlotView
 
 Step = Callable[[Turn], Awaitable[Any]]
@@ -153,13 +153,16 @@ class Dialog:
         return run
 
     def _entering(self, name: str, state: StateSpec) -> Step | None:
-        if not (state.on_enter or state.say or state.timeout or state.form):
+        hands_over = "handoff" in state.tags
+        if not (state.on_enter or state.say or state.timeout or state.form or hands_over):
             return None
         actions = self._runner(state.on_enter, [state.say])
         timeout = state.timeout
 
         async def enter(turn: Turn) -> None:
             await actions(turn)
+            if hands_over and not turn.slots.get(HANDOFF_SLOT):
+                turn.handoff(name)  # a state tagged `handoff` gives the conversation to the agents
             if timeout is not None:
                 settings = turn.settings or self.settings
                 # unique per entry (a fired timer's event id is never reused), short whatever the event id

@@ -211,3 +211,13 @@ def test_an_included_sub_dialog_is_merged_under_the_dialog(tmp_path: Path) -> No
     f.write_text("name: d\ninclude: [paiement]\nstates:\n  idle: {}\n", encoding="utf-8")
     with pytest.raises(YamlInvalid, match="no sub-dialog 'paiement'"):
         read_dialog(f)
+
+
+async def test_entering_a_state_tagged_handoff_hands_the_conversation_over() -> None:
+    d, _ = make(states={"idle": {"prompt": "p_idle"}, "desk": {"tags": ["handoff"], "say": "agent_soon"}},
+                transitions=[{"trigger": "human", "source": "idle", "dest": "desk"}],
+                slots={}, **{"global": []}, fallback={"max_misses": 2, "then": "offer"})
+    t = new_turn()
+    assert await say(d, t, "un conseiller svp", "human") == ["agent_soon"]
+    assert t.state == "desk"
+    assert t.slots["handoff_requested"] is True and t.slots["_handoff_reason"] == "desk"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import reload
+from bot import logs, reload
 from bot.campaigns import cli as campaigns_cli
 from bot.cli import dead_letters as dead_letters_cli
 from bot.cli import dialogs as dialogs_cli
@@ -50,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from storage.mongo import StoreLeaseHeld
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
     vendors = _vendors_or_exit(settings.vendors_dir)
     app = create_app(Runtime(settings, vendors))
     app.on_startup.append(reload.on_sighup)

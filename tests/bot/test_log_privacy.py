@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from bot.http import json_errors
+from bot.logs import quiet_libraries
 from tests.channels import test_email as em
 from tests.channels import test_meta as meta
 from tests.channels import test_telegram as tg
@@ -61,6 +62,7 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     for name in list(logging.root.manager.loggerDict):
         logging.getLogger(name).setLevel(logging.DEBUG)
+    quiet_libraries(logging.DEBUG)  # what `palabre run` does at PALABRE_LOG_LEVEL=DEBUG
     return caplog
 
 

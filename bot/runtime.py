@@ -36,6 +36,8 @@ from storage.coordination import coordinator_from_url
 from storage.streams import StreamBus
 
 log = logging.getLogger("palabre")
+# How long one part of the shutdown may take before the next goes on regardless.
+STOP_STEP_SECONDS = 10.0
 PAYMENT_POLL_INTERVAL = 15.0  # seconds between two rounds of the payment poller
 
 
@@ -168,28 +170,30 @@ class Runtime:
         ]
 
     async def stop(self) -> None:
+        """Stop everything; each step is bounded, so a part that hangs (a store or Redis that stopped
+        answering) never keeps the process from closing its store and releasing its lock."""
         for task in self._background:
             task.cancel()
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.campaigns.stop()  # no new broadcast entries once the outbox is drained below
+        await _bounded("campaigns", self.campaigns.stop())  # no new broadcast entries once the outbox drains
         if self._spawned:
             await asyncio.wait(set(self._spawned), timeout=5)
         await self.pipeline.idle(timeout=10)
-        await self.pipeline.stop()  # turns still retrying stay unprocessed, for the next start
+        await _bounded("pipeline", self.pipeline.stop())  # turns still retrying stay unprocessed
         await self.delivery.idle(timeout=5)
         if self.http:
-            await self.http.close()
-        await self.psp.close()
+            await _bounded("http client", self.http.close())
+        await _bounded("payment providers", self.psp.close())
         closables = [*self.senders.values(), *(v.rasa for v in self.vendors.values() if v.rasa)]
         for item in closables:
             close = getattr(item, "close", None)
             if close is not None:
-                await close()
-        await self.inbox.stop()
-        await self.coordinator.close()
-        await self.store.close()
+                await _bounded(type(item).__name__, close())
+        await _bounded("inbox", self.inbox.stop())
+        await _bounded("coordinator", self.coordinator.close())
+        await _bounded("store", self.store.close(), timeout=STOP_STEP_SECONDS * 2)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run background work that `stop` waits for (bounded) and never loses track of."""
@@ -204,6 +208,15 @@ class Runtime:
         if worker is not None:
             gauges["palabre_partitions_leased"] = len(worker.leases)
         return gauges
+
+
+async def _bounded(what: str, step: Awaitable[object], timeout: float | None = None) -> None:
+    try:
+        await asyncio.wait_for(step, timeout or STOP_STEP_SECONDS)
+    except TimeoutError:
+        log.error("shutdown: %s did not stop within %.0f s; going on", what, timeout or STOP_STEP_SECONDS)
+    except Exception:
+        log.exception("shutdown: %s failed to stop; going on", what)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -174,9 +173,8 @@ class Runtime:
         answering) never keeps the process from closing its store and releasing its lock."""
         for task in self._background:
             task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._background:
+            await asyncio.wait(self._background, timeout=STOP_STEP_SECONDS)
         await _bounded("campaigns", self.campaigns.stop())  # no new broadcast entries once the outbox drains
         if self._spawned:
             await asyncio.wait(set(self._spawned), timeout=5)

@@ -545,9 +545,14 @@ class MongoStore(Store):
     async def sync_products(self, products: Iterable[Product]) -> None:
         for p in products:
             details = p.model_dump(mode="json", exclude={"stock"})
-            await self._products.update_one({"vendor_id": p.vendor_id, "code": p.code},
-                                            {"$set": details, "$setOnInsert": {"stock": p.stock, "held": {}}},
-                                            upsert=True)
+            query = {"vendor_id": p.vendor_id, "code": p.code}
+            update = {"$set": details, "$setOnInsert": {"stock": p.stock, "held": {}}}
+            try:
+                await self._products.update_one(query, update, upsert=True)
+            except DuplicateKeyError:
+                # Another process inserted it between our match and our insert: now it matches.
+                await self._products.update_one(query, update, upsert=True)
+
 
 def _hold_key(hold_id: str) -> str:
     """A hold id as a field name: no `.` (a path separator) and no leading `$` (an operator)."""

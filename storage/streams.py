@@ -20,6 +20,9 @@ from typing import Generic, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+# Token-checked renew and release: the same scripts as the conversation locks.
+from storage.coordination import _RENEW_LUA, _UNLOCK_LUA
+
 __all__ = ["Entry", "Lease", "StreamBus", "partition_of"]
 
 log = logging.getLogger(__name__)
@@ -41,20 +44,6 @@ end
 return 0
 """
 
-# KEYS[1] lease; ARGV[1] holder value, ARGV[2] ttl ms. Extends the lease only while it is ours.
-_RENEW_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-_RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 # KEYS[1] members zset; ARGV[1] consumer, ARGV[2] ttl ms. Clocked by the Redis server, so process clocks
 # may disagree. Returns how many processes are alive (this one included).
@@ -153,7 +142,7 @@ class StreamBus:
         self._reader: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
         self._lease = self._redis.register_script(_LEASE_LUA)
         self._renew = self._redis.register_script(_RENEW_LUA)
-        self._release = self._redis.register_script(_RELEASE_LUA)
+        self._release = self._redis.register_script(_UNLOCK_LUA)
         self._members = self._redis.register_script(_MEMBERS_LUA)
         self._appends: _Coalesced[tuple[str, str]] = _Coalesced(self._append_now)
         self._acks: _Coalesced[tuple[int, str]] = _Coalesced(self._ack_now)

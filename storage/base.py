@@ -169,6 +169,11 @@ class Store(ABC):
         the `limit` most recent: what the buyer's record and trust score are folded from."""
 
     @abstractmethod
+    async def vendor_orders(self, vendor_id: str, since: float = 0.0, limit: int = 100_000) -> list[Order]:
+        """A vendor's orders created at or after `since`, oldest first, at most the `limit` most recent:
+        what live summaries, the dashboard and sales velocity are computed from."""
+
+    @abstractmethod
     async def transition_order(
         self, order_id: str, from_statuses: Iterable[OrderStatus], to_status: OrderStatus, **fields: object
     ) -> Order | None:

@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS holds (
 CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, status TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS orders_buyer
     ON orders(json_extract(body, '$.vendor_id'), json_extract(body, '$.contact.address'));
+CREATE INDEX IF NOT EXISTS orders_vendor
+    ON orders(json_extract(body, '$.vendor_id'), json_extract(body, '$.created_at'));
 CREATE TABLE IF NOT EXISTS channel_accounts (
     provider TEXT NOT NULL, vendor TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (provider, vendor));
 CREATE TABLE IF NOT EXISTS payments (id TEXT PRIMARY KEY, status TEXT NOT NULL, body TEXT NOT NULL);
@@ -397,6 +399,12 @@ class EmbeddedStore(Store):
                        "AND json_extract(body, '$.contact.address') = ?", (vendor_id, address)).fetchall()
         orders = sorted((Order.model_validate_json(r[0]) for r in rows), key=lambda o: o.created_at)
         return orders[-limit:]
+
+    async def vendor_orders(self, vendor_id: str, since: float = 0.0, limit: int = 100_000) -> list[Order]:
+        rows = self._x("SELECT body FROM orders WHERE json_extract(body, '$.vendor_id') = ? "
+                       "AND json_extract(body, '$.created_at') >= ? "
+                       "ORDER BY json_extract(body, '$.created_at') DESC LIMIT ?", (vendor_id, since, limit)).fetchall()
+        return [Order.model_validate_json(r[0]) for r in reversed(rows)]
 
     async def transition_order(
         self, order_id: str, from_statuses: Iterable[OrderStatus], to_status: OrderStatus, **fields: object

@@ -186,6 +186,7 @@ class MongoStore(Store):
         await self._payments.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
         await self._orders.create_index([("vendor_id", ASCENDING), ("contact.address", ASCENDING),
                                          ("created_at", ASCENDING)])
+        await self._orders.create_index([("vendor_id", ASCENDING), ("created_at", ASCENDING)])
         await self._products.create_index([("vendor_id", ASCENDING), ("code", ASCENDING)], unique=True)
         await self._migrate_hold_arrays()
 
@@ -455,6 +456,11 @@ class MongoStore(Store):
 
     async def buyer_orders(self, vendor_id: str, address: str, limit: int = 1000) -> list[Order]:
         cursor = self._orders.find({"vendor_id": vendor_id, "contact.address": address})
+        recent = [_load(Order, d) async for d in cursor.sort("created_at", -1).limit(limit)]
+        return recent[::-1]
+
+    async def vendor_orders(self, vendor_id: str, since: float = 0.0, limit: int = 100_000) -> list[Order]:
+        cursor = self._orders.find({"vendor_id": vendor_id, "created_at": {"$gte": since}})
         recent = [_load(Order, d) async for d in cursor.sort("created_at", -1).limit(limit)]
         return recent[::-1]
 

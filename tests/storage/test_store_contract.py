@@ -512,6 +512,17 @@ async def test_order_transition_only_from_listed_statuses(store: Store) -> None:
     assert await store.get_order("no-such-order") is None
 
 
+async def test_vendor_orders_lists_one_vendors_orders_since_a_time_oldest_first(store: Store) -> None:
+    for i, created in enumerate((300.0, 100.0, 200.0)):
+        await store.save_order(order(f"ord-{i}").model_copy(update={"created_at": created}))
+    await store.save_order(order("other").model_copy(update={"vendor_id": "someone-else", "created_at": 150.0}))
+
+    assert [o.id for o in await store.vendor_orders(VENDOR)] == ["ord-1", "ord-2", "ord-0"]
+    assert [o.id for o in await store.vendor_orders(VENDOR, since=200.0)] == ["ord-2", "ord-0"]
+    assert [o.id for o in await store.vendor_orders(VENDOR, limit=1)] == ["ord-0"]
+    assert await store.vendor_orders("nobody") == []
+
+
 async def test_concurrent_order_transitions_have_one_winner(store: Store) -> None:
     await store.save_order(order())
     await store.transition_order("ord-1", ["reserved"], "awaiting_payment")

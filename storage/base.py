@@ -192,9 +192,11 @@ class Store(ABC):
         """Conditional status change; None when the payment is not in `from_status`."""
 
     @abstractmethod
-    async def pending_payments(self, created_before: float, limit: int = 100) -> list[Payment]:
+    async def pending_payments(self, created_before: float, limit: int = 100, status: str = "pending"
+                               ) -> list[Payment]:
         """Payments still pending that were created before `created_before`, oldest first: the work
-        of the poller that asks a PSP about payments whose webhook never came."""
+        of the poller that asks a PSP about payments whose webhook never came (`status` "refund_due":
+        the refunds to make)."""
 
     # dead letters
     @abstractmethod

@@ -136,7 +136,8 @@ class Payment(BaseModel):
     amount: int
     currency: str = "XOF"
     method: str
-    status: Literal["pending", "paid", "failed", "expired"] = "pending"
+    # refund_due -> refunded, or refund_manual (the vendor refunds by hand) -> refunded: bot/payments/refunds.py
+    status: Literal["pending", "paid", "failed", "expired", "refund_due", "refund_manual", "refunded"] = "pending"
     expires_at: float = 0.0
     created_at: float = Field(default_factory=now)
     provider_ref: str | None = None  # the PSP's id for it (charge, session, invoice token)

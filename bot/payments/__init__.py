@@ -1,4 +1,4 @@
-"""Payment providers behind one port: the sandbox for development, Bictorys, Wave and PayDunya."""
+"""Payment providers behind one port: the sandbox for development, Bictorys, Wave, PayDunya, Flutterwave, CinetPay."""
 
 from bot.payments.config import PROVIDERS, PspConfig
 from bot.payments.port import (

@@ -8,12 +8,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from bot.http import parse_json, secure_equal
+from bot.http import secure_equal
 from bot.payments.config import BictorysPsp
 from bot.payments.port import (
     Checkout,
     CheckoutRequest,
-    Gateway,
     InvalidWebhook,
     MalformedWebhook,
     PaymentState,
@@ -21,7 +20,7 @@ from bot.payments.port import (
     ProviderError,
     WebhookEvent,
 )
-from bot.payments.wire import JsonClient, lower_headers, xof
+from bot.payments.wire import HttpGateway, json_object, lower_headers, text, xof
 
 # Buyer taps -> Bictorys `payment_type` (query parameter); cards go through the hosted page (no PCI scope).
 PAYMENT_TYPES = {"wave": "wave_money", "om": "orange_money", "free": "free_money"}
@@ -34,14 +33,11 @@ STATUSES = {
 FRESHNESS_MS = 5 * 60 * 1000
 
 
-class Bictorys(Gateway):
+class Bictorys(HttpGateway[BictorysPsp]):
     """One vendor's Bictorys account."""
 
     name = "bictorys"
-
-    def __init__(self, config: BictorysPsp) -> None:
-        self.config = config
-        self.client = JsonClient(self.name, config.base_url)
+    refunds = True
 
     async def create_checkout(self, req: CheckoutRequest) -> Checkout:
         body: dict[str, Any] = {
@@ -85,14 +81,13 @@ class Bictorys(Gateway):
             signed = True
         elif not secure_equal(self.config.webhook_secret, h.get("x-secret-key") or ""):
             raise InvalidWebhook("X-Secret-Key does not match")
-        data = _object(body)
+        data = json_object(body)
         ref = data.get("id")
         if not isinstance(ref, str) or not ref:
             raise MalformedWebhook("expected the transaction 'id'")
-        order_ref = data.get("paymentReference")
         return WebhookEvent(
             event_id=f"{ref}:{str(data.get('status', '')).lower()}", provider_ref=ref,
-            order_ref=order_ref if isinstance(order_ref, str) else None,
+            order_ref=text(data.get("paymentReference")),
             status_hint=STATUSES.get(str(data.get("status", "")).lower(), PaymentStatus.UNKNOWN),
             body_authenticated=signed,
         )
@@ -102,38 +97,25 @@ class Bictorys(Gateway):
         status, answer = await self.client.call("GET", f"/pay/v1/transactions/{provider_ref}",
                                                 headers={"X-Api-Key": self.config.secret_key})
         if status == 404:
-            return PaymentState(provider_ref, PaymentStatus.PENDING, None, None, None)
+            return PaymentState.unpaid(provider_ref)
         if status != 200 or not isinstance(answer, dict):
             raise ProviderError(f"bictorys transaction read failed: {status} {_details(answer)}", status=status)
         net, fees = xof(answer.get("amount")), xof(answer.get("merchantFees") or 0)
-        ref = answer.get("paymentReference")
         return PaymentState(
             provider_ref=provider_ref,
             status=STATUSES.get(str(answer.get("status", "")).lower(), PaymentStatus.UNKNOWN),
-            order_ref=ref if isinstance(ref, str) else None,
+            order_ref=text(answer.get("paymentReference")),
             # reported as net of the merchant's fees: what the buyer paid is amount + merchantFees
             amount=None if net is None or fees is None else net + fees,
-            currency=answer.get("currency") if isinstance(answer.get("currency"), str) else None,
+            currency=text(answer.get("currency")),
             raw=answer,
         )
 
-    async def refund(self, provider_ref: str) -> bool:
+    async def refund(self, provider_ref: str, key: str) -> bool:
+        # asynchronous at Bictorys (202); the outcome comes later as a `refund` webhook
         status, _ = await self.client.call("PUT", f"/pay/v1/transactions/{provider_ref}/refund",
-                                           headers={"X-Api-Key": self.config.secret_key})
+                                           headers={"X-Api-Key": self.config.secret_key, "Request-Id": key})
         return status in (200, 202)
-
-    async def close(self) -> None:
-        await self.client.close()
-
-
-def _object(body: bytes) -> dict[str, Any]:
-    try:
-        data = parse_json(body)
-    except Exception as exc:
-        raise MalformedWebhook("the body is not JSON") from exc
-    if not isinstance(data, dict):
-        raise MalformedWebhook("the body is not a JSON object")
-    return data
 
 
 def _details(answer: Any) -> str:

@@ -40,7 +40,6 @@ class _Psp(BaseModel):
     # the fields that hold secrets: the YAML file must give them as ${ENV} references
     SECRETS: ClassVar[tuple[str, ...]] = ()
 
-
     @field_validator("base_url", check_fields=False)
     @classmethod
     def _url(cls, v: str) -> str:
@@ -88,8 +87,36 @@ class PaydunyaPsp(_Psp):
     base_url: str = "https://app.paydunya.com/api/v1"
 
 
-PspConfig = Annotated[SandboxPsp | BictorysPsp | WavePsp | PaydunyaPsp, Field(discriminator="provider")]
-PROVIDERS = ("sandbox", "bictorys", "wave", "paydunya")
+class FlutterwavePsp(_Psp):
+    """Flutterwave v3 Standard: hosted link by tx_ref, verif-hash or flutterwave-signature webhooks, verify API."""
+
+    SECRETS: ClassVar[tuple[str, ...]] = ("secret_key", "secret_hash")
+    provider: Literal["flutterwave"]
+    secret_key: Secret  # FLWSECK_… (FLWSECK_TEST-… in test mode, same host)
+    secret_hash: Secret  # the webhook "Secret Hash" set in the dashboard
+    # Flutterwave requires a customer e-mail; buyers in a chat rarely give one, so receipts go here
+    customer_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)
+    payment_options: str = Field(default="", max_length=200, pattern=r"^[a-z_,]*$")
+    base_url: str = "https://api.flutterwave.com"
+
+
+class CinetpayPsp(_Psp):
+    """CinetPay checkout: apikey + site_id in the body, x-token HMAC notifications, check API to confirm."""
+
+    SECRETS: ClassVar[tuple[str, ...]] = ("apikey", "secret_key")
+    provider: Literal["cinetpay"]
+    apikey: Secret
+    site_id: str = Field(pattern=r"^[0-9]{1,20}$")
+    secret_key: Secret  # dashboard -> Intégrations: signs the notifications (x-token)
+    country: str = Field(default="CI", pattern=r"^[A-Z]{2}$")
+    base_url: str = "https://api-checkout.cinetpay.com"
+
+
+PspConfig = Annotated[SandboxPsp | BictorysPsp | WavePsp | PaydunyaPsp | FlutterwavePsp | CinetpayPsp,
+                      Field(discriminator="provider")]
+PROVIDERS = ("sandbox", "bictorys", "wave", "paydunya", "flutterwave", "cinetpay")
+MODELS: dict[str, type[_Psp]] = {"bictorys": BictorysPsp, "wave": WavePsp, "paydunya": PaydunyaPsp,
+                                 "flutterwave": FlutterwavePsp, "cinetpay": CinetpayPsp}
 
 
 def psp_block(value: Any) -> Any:
@@ -101,7 +128,7 @@ def literal_secrets(value: Any) -> list[str]:
     """Secret fields of a raw psp block written in clear instead of as a ${ENV} reference."""
     if not isinstance(value, dict):
         return []
-    model = {"bictorys": BictorysPsp, "wave": WavePsp, "paydunya": PaydunyaPsp}.get(str(value.get("provider")))
+    model = MODELS.get(str(value.get("provider")))
     if model is None:
         return []
     return [k for k in model.SECRETS if isinstance(value.get(k), str) and not ENV_REF.match(value[k])]

@@ -12,7 +12,6 @@ from bot.payments.config import PaydunyaPsp
 from bot.payments.port import (
     Checkout,
     CheckoutRequest,
-    Gateway,
     InvalidWebhook,
     MalformedWebhook,
     PaymentState,
@@ -20,7 +19,7 @@ from bot.payments.port import (
     ProviderError,
     WebhookEvent,
 )
-from bot.payments.wire import JsonClient, xof
+from bot.payments.wire import HttpGateway, text, xof
 
 STATUSES = {"completed": PaymentStatus.SUCCEEDED, "pending": PaymentStatus.PENDING,
             "cancelled": PaymentStatus.CANCELLED, "failed": PaymentStatus.FAILED}
@@ -29,14 +28,13 @@ CHANNELS = {"wave": ["wave-senegal"], "om": ["orange-money-senegal"], "free": ["
             "card": ["card"]}
 
 
-class Paydunya(Gateway):
+class Paydunya(HttpGateway[PaydunyaPsp]):
     """One PayDunya application (master key, private key, token)."""
 
     name = "paydunya"
 
     def __init__(self, config: PaydunyaPsp) -> None:
-        self.config = config
-        self.client = JsonClient(self.name, config.base_url)
+        super().__init__(config)
         self._hash = hashlib.sha512(config.master_key.encode()).hexdigest()
 
     def _auth(self) -> dict[str, str]:
@@ -90,13 +88,9 @@ class Paydunya(Gateway):
             raise ProviderError(f"paydunya confirm failed: {status}", status=status)
         invoice = answer.get("invoice") if isinstance(answer.get("invoice"), dict) else {}
         custom = answer.get("custom_data") if isinstance(answer.get("custom_data"), dict) else {}
-        ref = custom.get("order_ref")
         return PaymentState(
             provider_ref=provider_ref, status=STATUSES.get(str(answer.get("status")), PaymentStatus.UNKNOWN),
-            order_ref=ref if isinstance(ref, str) else None, amount=xof(invoice.get("total_amount")),
+            order_ref=text(custom.get("order_ref")), amount=xof(invoice.get("total_amount")),
             # the account's currency: PayDunya invoices carry none, and its accounts are in FCFA (XOF)
             currency="XOF", raw=answer,
         )
-
-    async def close(self) -> None:
-        await self.client.close()

@@ -88,6 +88,11 @@ class PaymentState:
     currency: str | None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def unpaid(cls, provider_ref: str) -> PaymentState:
+        """The provider knows no transaction for it yet: the buyer has not paid; ask again later."""
+        return cls(provider_ref, PaymentStatus.PENDING, None, None, None)
+
 
 @dataclass(frozen=True)
 class WebhookEvent:
@@ -108,6 +113,7 @@ class Gateway(ABC):
     """
 
     name: str
+    refunds = False  # True when the provider has a refund API (`refund` below); else refunds are by hand
 
     @abstractmethod
     async def create_checkout(self, req: CheckoutRequest) -> Checkout: ...
@@ -123,8 +129,13 @@ class Gateway(ABC):
         """Close a checkout nobody paid, where the provider can; False when it cannot."""
         return False
 
-    async def refund(self, provider_ref: str) -> bool:
-        """Refund a succeeded payment in full, where the provider can; False when it cannot."""
+    async def refund(self, provider_ref: str, key: str) -> bool:
+        """Refund a succeeded payment in full, where the provider can; False when it refuses.
+
+        `key` is the same for every attempt at one refund, sent where the provider takes an
+        idempotency key, so a retry after a lost answer cannot pay the buyer back twice.
+        ProviderError(transient=True) when the provider could not be reached: try again later.
+        """
         return False
 
     async def close(self) -> None:  # noqa: B027 - optional hook

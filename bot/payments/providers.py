@@ -6,7 +6,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.payments.bictorys import Bictorys
-from bot.payments.config import BictorysPsp, PaydunyaPsp, WavePsp
+from bot.payments.cinetpay import Cinetpay
+from bot.payments.config import BictorysPsp, CinetpayPsp, FlutterwavePsp, PaydunyaPsp, WavePsp
+from bot.payments.flutterwave import Flutterwave
 from bot.payments.paydunya import Paydunya
 from bot.payments.port import CheckoutRequest, Gateway, PaymentProvider
 from bot.payments.sandbox import SandboxPSP
@@ -14,16 +16,17 @@ from bot.payments.wave import Wave
 from storage import Order, Payment, Store
 
 MIN_LINK_SECONDS = 60
+ADAPTERS: tuple[tuple[type, Callable[[Any], Gateway]], ...] = (
+    (BictorysPsp, Bictorys), (WavePsp, Wave), (PaydunyaPsp, Paydunya), (FlutterwavePsp, Flutterwave),
+    (CinetpayPsp, Cinetpay),
+)
 
 
 def gateway_for(config: Any) -> Gateway | None:
     """The adapter for a vendor's `psp` block; None for the sandbox."""
-    if isinstance(config, BictorysPsp):
-        return Bictorys(config)
-    if isinstance(config, WavePsp):
-        return Wave(config)
-    if isinstance(config, PaydunyaPsp):
-        return Paydunya(config)
+    for model, adapter in ADAPTERS:
+        if isinstance(config, model):
+            return adapter(config)
     return None
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from bot.payments.port import ProviderError, confirms
 from bot.payments.providers import Providers
+from bot.payments.refunds import Refunder
 from channels import Event
 from storage import Payment, Store
 
@@ -26,11 +28,13 @@ class Settler:
     redelivered, a poller racing a webhook, or two processes settling at once start one turn.
     """
 
-    def __init__(self, store: Store, providers: Providers, ingest: Ingest, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Store, providers: Providers, ingest: Ingest, clock: Callable[[], float],
+                 vendors: Mapping[str, Any] | None = None) -> None:
         self.store = store
         self.providers = providers
         self.ingest = ingest
         self.clock = clock
+        self.refunds = Refunder(store, providers, vendors if vendors is not None else {}, clock)
 
     async def settle(self, payment: Payment) -> str:
         """Ask the provider about `payment` and act: "paid", "failed", "pending", "mismatch" or "skipped"."""
@@ -78,7 +82,8 @@ class Settler:
         return await self.settle(payment)
 
     async def poll(self, limit: int = 100, older_than: float = POLL_AFTER_S) -> dict[str, int]:
-        """One poller round over pending hosted payments older than POLL_AFTER_S; counts by outcome.
+        """One poller round over pending hosted payments older than POLL_AFTER_S, then over the refunds
+        owed (bot/payments/refunds.py); counts by outcome, refund outcomes prefixed `refund_`.
 
         When the order's reservation was released, the checkout is closed at the providers that can
         (Wave); elsewhere a payment still pending LINK_GRACE_S after its reservation ended is marked
@@ -100,6 +105,8 @@ class Settler:
                 await self.store.transition_payment(payment.id, "pending", "expired")
                 outcome = "expired"
             counts[outcome] = counts.get(outcome, 0) + 1
+        for outcome, n in (await self.refunds.run(limit)).items():
+            counts[f"refund_{outcome}"] = n
         return counts
 
     async def _released(self, payment: Payment) -> bool:

@@ -7,12 +7,11 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from bot.http import parse_json, secure_equal
+from bot.http import secure_equal
 from bot.payments.config import WavePsp
 from bot.payments.port import (
     Checkout,
     CheckoutRequest,
-    Gateway,
     InvalidWebhook,
     MalformedWebhook,
     PaymentState,
@@ -20,7 +19,7 @@ from bot.payments.port import (
     ProviderError,
     WebhookEvent,
 )
-from bot.payments.wire import JsonClient, lower_headers, xof
+from bot.payments.wire import HttpGateway, json_object, lower_headers, text, xof
 
 FRESHNESS_S = 5 * 60
 
@@ -38,14 +37,11 @@ def session_status(session: Mapping[str, Any]) -> PaymentStatus:
     return PaymentStatus.PENDING
 
 
-class Wave(Gateway):
+class Wave(HttpGateway[WavePsp]):
     """One Wave Business wallet (an API key is bound to one wallet)."""
 
     name = "wave"
-
-    def __init__(self, config: WavePsp) -> None:
-        self.config = config
-        self.client = JsonClient(self.name, config.base_url)
+    refunds = True
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.api_key}"}
@@ -75,17 +71,12 @@ class Wave(Gateway):
             scheme, _, token = (h.get("authorization") or "").partition(" ")
             if scheme.lower() != "bearer" or not secure_equal(token.strip(), self.config.webhook_secret):
                 raise InvalidWebhook("no valid Wave-Signature or bearer secret")
-        try:
-            event = parse_json(body)
-        except Exception as exc:
-            raise MalformedWebhook("the body is not JSON") from exc
-        data = event.get("data") if isinstance(event, dict) else None
-        if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(data, dict):
+        event = json_object(body)
+        data = event.get("data")
+        if not isinstance(event.get("id"), str) or not isinstance(data, dict):
             raise MalformedWebhook("expected an event with 'id' and 'data'")
-        ref, order_ref = data.get("id"), data.get("client_reference")
         return WebhookEvent(
-            event_id=event["id"], provider_ref=ref if isinstance(ref, str) else None,
-            order_ref=order_ref if isinstance(order_ref, str) else None,
+            event_id=event["id"], provider_ref=text(data.get("id")), order_ref=text(data.get("client_reference")),
             status_hint=session_status(data), body_authenticated=bool(signature),
         )
 
@@ -107,23 +98,19 @@ class Wave(Gateway):
     async def fetch_status(self, provider_ref: str, order_ref: str | None = None) -> PaymentState:
         status, answer = await self.client.call("GET", f"/v1/checkout/sessions/{provider_ref}", headers=self._auth())
         if status == 404:
-            return PaymentState(provider_ref, PaymentStatus.PENDING, None, None, None)
+            return PaymentState.unpaid(provider_ref)
         if status != 200 or not isinstance(answer, dict):
             raise ProviderError(f"wave session read failed: {status}", status=status)
-        ref = answer.get("client_reference")
-        currency = answer.get("currency")
         return PaymentState(
-            provider_ref=provider_ref, status=session_status(answer), order_ref=ref if isinstance(ref, str) else None,
-            amount=xof(answer.get("amount")), currency=currency if isinstance(currency, str) else None, raw=answer,
+            provider_ref=provider_ref, status=session_status(answer), order_ref=text(answer.get("client_reference")),
+            amount=xof(answer.get("amount")), currency=text(answer.get("currency")), raw=answer,
         )
 
     async def cancel(self, provider_ref: str) -> bool:
         status, _ = await self.client.call("POST", f"/v1/checkout/sessions/{provider_ref}/expire", headers=self._auth())
         return status == 200
 
-    async def refund(self, provider_ref: str) -> bool:
+    async def refund(self, provider_ref: str, key: str) -> bool:
+        # full refunds only, and idempotent at Wave: the session itself is the key
         status, _ = await self.client.call("POST", f"/v1/checkout/sessions/{provider_ref}/refund", headers=self._auth())
         return status == 200
-
-    async def close(self) -> None:
-        await self.client.close()

@@ -1,4 +1,4 @@
-"""What every adapter does on the wire: one JSON call with bounded time, XOF amounts, header reading."""
+"""What every adapter shares: bounded JSON calls, XOF amounts, header and body reading, the account base."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import json
 import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 
-from bot.payments.port import ProviderError
+from bot.http import parse_json
+from bot.payments.port import Gateway, MalformedWebhook, ProviderError
 
 log = logging.getLogger("palabre.payments")
 TIMEOUT = aiohttp.ClientTimeout(total=15)
@@ -28,6 +29,22 @@ def xof(value: Any) -> int | None:
     if not number.is_finite() or number != number.to_integral_value():
         return None
     return int(number)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A webhook body that must be one JSON object; MalformedWebhook otherwise."""
+    try:
+        data = parse_json(body)
+    except Exception as exc:
+        raise MalformedWebhook("the body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise MalformedWebhook("the body is not a JSON object")
+    return data
+
+
+def text(value: Any) -> str | None:
+    """A string field of a provider's answer, or None when it is missing or not a string."""
+    return value if isinstance(value, str) else None
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -68,3 +85,21 @@ class JsonClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class _Account(Protocol):
+    base_url: str
+
+
+AccountT = TypeVar("AccountT", bound=_Account)
+
+
+class HttpGateway(Gateway, Generic[AccountT]):
+    """An adapter for one account at a provider: its `psp` block as `config`, one HTTP client."""
+
+    def __init__(self, config: AccountT) -> None:
+        self.config = config
+        self.client = JsonClient(self.name, config.base_url)
+
+    async def close(self) -> None:
+        await self.client.close()

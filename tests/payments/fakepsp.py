@@ -1,7 +1,8 @@
-"""A local PSP on 127.0.0.1 speaking Bictorys, Wave and PayDunya, its answers shaped by the fixtures."""
+"""A local PSP on 127.0.0.1 speaking Bictorys, Wave, PayDunya, Flutterwave and CinetPay, shaped by the fixtures."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -23,7 +24,14 @@ WAVE_WEBHOOK = "wave_sn_WHS_fake_secret_0001"
 PAYDUNYA_MASTER = "FAKE-MASTER-KEY-0001"
 PAYDUNYA_PRIVATE = "test_private_fake_0001"
 PAYDUNYA_TOKEN = "faketoken0001"
+FLW_SECRET = "FLWSECK_TEST-fake0000000000000000000000000001-X"
+FLW_HASH = "flw-fake-secret-hash-0001"
+CINETPAY_APIKEY = "FAKE000000000000000000.00000001"
+CINETPAY_SITE = "105000001"
+CINETPAY_SECRET = "fake_cinetpay_secret_key_0001"
 ENV = {
+    "FLW_SECRET_KEY": FLW_SECRET, "FLW_SECRET_HASH": FLW_HASH, "CINETPAY_APIKEY": CINETPAY_APIKEY,
+    "CINETPAY_SECRET_KEY": CINETPAY_SECRET,
     "BICTORYS_PUBLIC_KEY": BICTORYS_PUBLIC, "BICTORYS_SECRET_KEY": BICTORYS_SECRET,
     "BICTORYS_WEBHOOK_SECRET": BICTORYS_WEBHOOK, "WAVE_API_KEY": WAVE_KEY, "WAVE_WEBHOOK_SECRET": WAVE_WEBHOOK,
     "PAYDUNYA_MASTER_KEY": PAYDUNYA_MASTER, "PAYDUNYA_PRIVATE_KEY": PAYDUNYA_PRIVATE,
@@ -51,6 +59,12 @@ def psp_block(provider: str, base_url: str) -> dict[str, Any]:
     if provider == "wave":
         return {"provider": "wave", "api_key": "${WAVE_API_KEY}", "webhook_secret": "${WAVE_WEBHOOK_SECRET}",
                 "base_url": base_url}
+    if provider == "flutterwave":
+        return {"provider": "flutterwave", "secret_key": "${FLW_SECRET_KEY}", "secret_hash": "${FLW_SECRET_HASH}",
+                "customer_email": "ventes@boutique-awa.example", "base_url": base_url}
+    if provider == "cinetpay":
+        return {"provider": "cinetpay", "apikey": "${CINETPAY_APIKEY}", "site_id": CINETPAY_SITE,
+                "secret_key": "${CINETPAY_SECRET_KEY}", "base_url": base_url}
     return {"provider": "paydunya", "master_key": "${PAYDUNYA_MASTER_KEY}",
             "private_key": "${PAYDUNYA_PRIVATE_KEY}", "token": "${PAYDUNYA_TOKEN}", "base_url": base_url,
             "store_name": "Boutique Awa"}
@@ -65,6 +79,8 @@ class FakePSP:
         self.checkouts: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.created: list[dict[str, Any]] = []  # request bodies of created checkouts
+        self.refund_keys: list[str] = []  # idempotency keys of refund calls, where the provider takes one
+        self.refund_outages = 0  # the next refund calls that meet a provider outage (503)
         self._runner: web.AppRunner | None = None
 
     # test controls
@@ -75,6 +91,12 @@ class FakePSP:
     def pay(self, provider_ref: str, amount: int | None = None, status: str = "succeeded") -> None:
         c = self.checkouts[provider_ref]
         c["status"], c["paid_amount"] = status, c["amount"] if amount is None else amount
+
+    def _outage(self) -> web.Response | None:
+        if self.refund_outages <= 0:
+            return None
+        self.refund_outages -= 1
+        return web.Response(status=503, text="<html>Service Unavailable</html>", content_type="text/html")
 
     # Bictorys
     async def bictorys_charge(self, request: web.Request) -> web.Response:
@@ -139,6 +161,8 @@ class FakePSP:
 
     async def wave_refund(self, request: web.Request) -> web.Response:
         self.calls.append(("wave", request.path))
+        if outage := self._outage():
+            return outage
         c = self.checkouts.get(request.match_info["id"])
         if c is None or c["status"] != "succeeded":
             return web.json_response({"code": "checkout-session-not-succeeded"}, status=409)
@@ -147,6 +171,9 @@ class FakePSP:
 
     async def bictorys_refund(self, request: web.Request) -> web.Response:
         self.calls.append(("bictorys", request.path))
+        self.refund_keys.append(request.headers.get("Request-Id", ""))
+        if outage := self._outage():
+            return outage
         if request.headers.get("X-Api-Key") != BICTORYS_SECRET:
             return web.json_response({"status": "403"}, status=403)
         c = self.checkouts.get(request.match_info["id"])
@@ -188,6 +215,78 @@ class FakePSP:
             return web.json_response({"response_code": "1001", "response_text": "Invoice Not Found"})
         return web.json_response(self.confirm_body(request.match_info["token"]))
 
+    # Flutterwave: the checkout is known by our tx_ref until the buyer pays; then a transaction id exists
+    async def flutterwave_create(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {FLW_SECRET}":
+            return web.json_response(fixture("flutterwave", "create_payment.error.401.json"), status=401)
+        body = await request.json()
+        self.created.append(body)
+        ref = body["tx_ref"]
+        self.checkouts[ref] = {"provider": "flutterwave", "ref": ref, "amount": body["amount"],
+                               "currency": body.get("currency", "NGN"), "status": "pending", "id": 1163068}
+        answer = fixture("flutterwave", "create_payment.response.json")
+        answer["data"]["link"] = f"{self.url}/checkout/{ref}"
+        return web.json_response(answer)
+
+    def flutterwave_transaction(self, ref: str) -> dict[str, Any]:
+        c = self.checkouts[ref]
+        answer = fixture("flutterwave", "verify.successful.response.json")
+        paid = c.get("paid_amount", c["amount"])
+        status = {"succeeded": "successful"}.get(c["status"], c["status"])
+        answer["data"].update(id=c["id"], tx_ref=ref, amount=paid, charged_amount=paid, currency=c["currency"],
+                              status=status)
+        return answer  # type: ignore[no-any-return]
+
+    async def flutterwave_verify(self, request: web.Request) -> web.Response:
+        self.calls.append(("flutterwave", request.path))
+        if request.headers.get("Authorization") != f"Bearer {FLW_SECRET}":
+            return web.json_response(fixture("flutterwave", "create_payment.error.401.json"), status=401)
+        c = self.checkouts.get(request.query.get("tx_ref", ""))
+        if c is None or c["status"] == "pending":  # no transaction until the buyer tries to pay
+            return web.json_response({"status": "error", "message": "No transaction was found for this id",
+                                      "data": None}, status=400)
+        return web.json_response(self.flutterwave_transaction(c["ref"]))
+
+    async def flutterwave_refund(self, request: web.Request) -> web.Response:
+        self.calls.append(("flutterwave", request.path))
+        self.refund_keys.append(request.headers.get("X-Idempotency-Key", ""))
+        if outage := self._outage():
+            return outage
+        c = next((c for c in self.checkouts.values() if str(c.get("id")) == request.match_info["id"]), None)
+        if c is None or c["status"] != "succeeded":
+            return web.json_response({"status": "error", "message": "Transaction cannot be refunded"}, status=400)
+        c["status"] = "refunded"
+        return web.json_response({"status": "success", "message": "Transaction refund initiated",
+                                  "data": {"id": 75923, "status": "completed", "amount_refunded": c["amount"]}})
+
+    # CinetPay
+    async def cinetpay_init(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if (body.get("apikey"), body.get("site_id")) != (CINETPAY_APIKEY, CINETPAY_SITE):
+            return web.json_response({"code": "608", "message": "MINIMUM_REQUIRED_FIELDS"})
+        self.created.append(body)
+        ref = body["transaction_id"]
+        self.checkouts[ref] = {"provider": "cinetpay", "ref": ref, "amount": body["amount"],
+                               "currency": body["currency"], "status": "pending", "metadata": body.get("metadata")}
+        answer = fixture("cinetpay", "init.response.json")
+        answer["data"]["payment_url"] = f"{self.url}/checkout/{ref}"
+        return web.json_response(answer)
+
+    async def cinetpay_check(self, request: web.Request) -> web.Response:
+        self.calls.append(("cinetpay", request.path))
+        body = await request.json()
+        c = self.checkouts.get(body.get("transaction_id", ""))
+        if (body.get("apikey"), body.get("site_id")) != (CINETPAY_APIKEY, CINETPAY_SITE) or c is None:
+            return web.json_response({"code": "627", "message": "TRANSACTION_NOT_FOUND"})
+        name = "check.accepted.response.json" if c["status"] == "succeeded" else "check.refused.response.json"
+        answer = fixture("cinetpay", name)
+        if c["status"] == "pending":
+            answer.update(code="662", message="WAITING_CUSTOMER_PAYMENT")
+            answer["data"]["status"] = "WAITING_FOR_CUSTOMER"
+        answer["data"].update(amount=str(c.get("paid_amount", c["amount"])), currency=c["currency"],
+                              metadata=c["metadata"])
+        return web.json_response(answer)
+
     # webhooks as each provider would send them for a checkout, signed with the test secrets
     def webhook(self, provider_ref: str, *, now: float | None = None) -> tuple[dict[str, str], bytes]:
         c = self.checkouts[provider_ref]
@@ -204,6 +303,16 @@ class FakePSP:
             t = str(int(now))
             sig = hmac.new(WAVE_WEBHOOK.encode(), t.encode() + body, hashlib.sha256).hexdigest()
             return {"Content-Type": "application/json", "Wave-Signature": f"t={t},v1={sig}"}, body
+        if c["provider"] == "flutterwave":
+            event = json.loads(raw("flutterwave", "webhook.charge_completed.successful.json"))
+            event["data"].update({k: v for k, v in self.flutterwave_transaction(provider_ref)["data"].items()
+                                  if k in event["data"]})
+            body = _compact(event)
+            sig = base64.b64encode(hmac.new(FLW_HASH.encode(), body, hashlib.sha256).digest()).decode()
+            return {"Content-Type": "application/json", "flutterwave-signature": sig}, body
+        if c["provider"] == "cinetpay":
+            return cinetpay_notification(CINETPAY_SITE, provider_ref, c.get("paid_amount", c["amount"]),
+                                         CINETPAY_SECRET)
         fields = _flatten("data", {**self.confirm_body(provider_ref),
                                    "hash": hashlib.sha512(PAYDUNYA_MASTER.encode()).hexdigest()})
         return {"Content-Type": "application/x-www-form-urlencoded"}, urlencode(fields).encode()
@@ -219,6 +328,11 @@ class FakePSP:
         app.router.add_put("/pay/v1/transactions/{id}/refund", self.bictorys_refund)
         app.router.add_post("/checkout-invoice/create", self.paydunya_create)
         app.router.add_get("/checkout-invoice/confirm/{token}", self.paydunya_confirm)
+        app.router.add_post("/v3/payments", self.flutterwave_create)
+        app.router.add_get("/v3/transactions/verify_by_reference", self.flutterwave_verify)
+        app.router.add_post("/v3/transactions/{id}/refund", self.flutterwave_refund)
+        app.router.add_post("/v2/payment", self.cinetpay_init)
+        app.router.add_post("/v2/payment/check", self.cinetpay_check)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -226,6 +340,15 @@ class FakePSP:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def cinetpay_notification(site_id: str, trans_id: str, amount: int, secret: str) -> tuple[dict[str, str], bytes]:
+    """The fixture's notification for another transaction, form-encoded and signed (x-token)."""
+    fields = fixture("cinetpay", "notify.accepted.decoded.json")
+    fields.update(cpm_site_id=site_id, cpm_trans_id=trans_id, cpm_amount=str(amount))
+    signed = "".join(fields.values()).encode()  # the decoded fixture keeps the documented field order
+    token = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/x-www-form-urlencoded", "x-token": token}, urlencode(fields).encode()
 
 
 def _compact(data: Any) -> bytes:

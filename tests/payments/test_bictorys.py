@@ -96,8 +96,8 @@ async def test_refund_only_a_succeeded_payment_and_it_reads_as_refunded(fake_psp
     fake_psp.checkouts["tx-1"] = {"provider": "bictorys", "ref": REF, "amount": 15000, "currency": "XOF",
                                   "status": "pending"}
     g = gateway(fake_psp.url)
-    assert await g.refund("tx-1") is False
+    assert await g.refund("tx-1", "refund-1") is False
     fake_psp.pay("tx-1")
-    assert await g.refund("tx-1") is True
+    assert await g.refund("tx-1", "refund-1") is True
     assert (await g.fetch_status("tx-1")).status == PaymentStatus.REFUNDED
     await g.close()

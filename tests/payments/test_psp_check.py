@@ -25,7 +25,7 @@ def where(path: Path, needle: str) -> str:
                 if needle in s)
 
 
-@pytest.mark.parametrize("provider", ["bictorys", "wave", "paydunya"])
+@pytest.mark.parametrize("provider", ["bictorys", "wave", "paydunya", "flutterwave", "cinetpay"])
 def test_check_accepts_each_provider_with_secrets_from_the_environment(tmp_path: Path, provider: str) -> None:
     result = check(vendor_dir(tmp_path, psp=psp_block(provider, "https://api.example.com")))
     assert result.returncode == 0, result.stderr
@@ -63,3 +63,19 @@ def test_check_refuses_a_broken_psp_block(tmp_path: Path, change: dict, message:
 
 def test_sandbox_is_still_the_default(tmp_path: Path) -> None:
     assert check(vendor_dir(tmp_path, psp="sandbox")).returncode == 0
+
+
+@pytest.mark.parametrize(("provider", "change", "message"), [
+    ("flutterwave", {"customer_email": None}, "psp.flutterwave.customer_email"),
+    ("flutterwave", {"customer_email": "not-an-address"}, "psp.flutterwave.customer_email"),
+    ("flutterwave", {"secret_hash": "flw-hash-written-in-clear"}, "psp.secret_hash: write the secret as an"),
+    ("cinetpay", {"site_id": "abc"}, "psp.cinetpay.site_id"),
+    ("cinetpay", {"apikey": "cinetpay-apikey-in-clear"}, "psp.apikey: write the secret as an"),
+    ("cinetpay", {"secret_key": None}, "psp.cinetpay.secret_key"),
+])
+def test_check_refuses_a_broken_flutterwave_or_cinetpay_block(tmp_path: Path, provider: str, change: dict,
+                                                             message: str) -> None:
+    block = {k: v for k, v in {**psp_block(provider, "https://api.example.com"), **change}.items() if v is not None}
+    result = check(vendor_dir(tmp_path, psp=block))
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert "in-clear" not in result.stderr + result.stdout

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from pathlib import Path
 
 import pytest
@@ -11,10 +14,10 @@ from bot.runtime import Runtime, load_vendors
 from bot.settings import Settings
 from tests.bot.test_live_sale import wait_for_text
 from tests.conftest import Server, eventually, vendor_dir
-from tests.payments.fakepsp import FakePSP, psp_block
+from tests.payments.fakepsp import FLW_HASH, FakePSP, psp_block
 
 BUYER = "+221770000001"
-PROVIDERS = ["bictorys", "wave", "paydunya"]
+PROVIDERS = ["bictorys", "wave", "paydunya", "flutterwave", "cinetpay"]
 
 
 async def open_checkout(server: Server, fake: FakePSP, method: str = "wave") -> tuple[str, dict]:
@@ -50,6 +53,10 @@ async def test_a_sale_is_paid_once_through_the_provider(start_server, fake_psp: 
         assert created["amount"] == "15000" and created["restrict_payer_mobile"] == BUYER  # a string, no decimals
     if provider == "bictorys":
         assert created["amount"] == 15000 and created["query"] == {"payment_type": "wave_money"}
+    if provider in ("flutterwave", "cinetpay"):  # an integer of francs, the currency always named
+        assert type(created["amount"]) is int and created["currency"] == "XOF"
+    if provider == "flutterwave":
+        assert 1 <= created["session_duration"] <= 15 and created["tx_ref"] == checkout["ref"]
 
     fake_psp.pay(ref)
     headers, body = fake_psp.webhook(ref)
@@ -153,3 +160,29 @@ async def test_a_bictorys_payment_after_the_reservation_expired_is_still_honoure
     assert await server.runtime.payments.poll(older_than=0) == {"paid": 1}
     await wait_for_text(server, BUYER, "Paiement reçu")
     assert (await order_of(server)).status == "paid"
+
+
+@pytest.mark.parametrize("provider", ["flutterwave", "cinetpay"])
+async def test_garbage_webhooks_get_a_4xx_json_error_never_a_500(start_server, fake_psp: FakePSP, tmp_path: Path,
+                                                                provider: str) -> None:
+    server: Server = await start_server(vendor_dir(tmp_path, psp=psp_block(provider, fake_psp.url)))
+    ref, _ = await open_checkout(server, fake_psp)
+    fake_psp.pay(ref)
+    good_headers, good_body = fake_psp.webhook(ref)
+    token = "flutterwave-signature" if provider == "flutterwave" else "x-token"
+    cases = [
+        ({}, good_body),
+        ({token: "é" * 10}, good_body),
+        ({token: good_headers[token]}, b"\xff\xfe" + good_body),
+        ({token: good_headers[token]}, good_body + b"&cpm_amount=1" if provider == "cinetpay" else b"[1, 2]"),
+        ({"verif-hash": "x" * 5000}, b"{}"),
+    ]
+    for headers, body in cases:
+        status, answer = await post_webhook(server, provider, headers, body)
+        assert 400 <= status < 500 and answer["error"]["code"], (headers, body[:40])
+    if provider == "flutterwave":  # authentic but unreadable: 400, not 401
+        body = b'{"event":"charge.completed","data":"nothing"}'
+        sig = base64.b64encode(hmac.new(FLW_HASH.encode(), body, hashlib.sha256).digest()).decode()
+        status, answer = await post_webhook(server, provider, {"flutterwave-signature": sig}, body)
+        assert (status, answer["error"]["code"]) == (400, "invalid_body")
+    assert (await order_of(server)).status == "awaiting_payment"

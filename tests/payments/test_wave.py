@@ -90,7 +90,7 @@ async def test_refund_only_a_succeeded_session(fake_psp: FakePSP) -> None:
     fake_psp.checkouts["cos-1"] = {"provider": "wave", "ref": REF, "amount": 15000, "currency": "XOF",
                                    "status": "pending"}
     g = gateway(fake_psp.url)
-    assert await g.refund("cos-1") is False
+    assert await g.refund("cos-1", "refund-1") is False
     fake_psp.pay("cos-1")
-    assert await g.refund("cos-1") is True and fake_psp.checkouts["cos-1"]["status"] == "refunded"
+    assert await g.refund("cos-1", "refund-1") is True and fake_psp.checkouts["cos-1"]["status"] == "refunded"
     await g.close()

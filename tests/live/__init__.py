@@ -1,0 +1,1 @@
+"""Tests of bot/live: live sessions, the vendor's own number, summaries, the catalogue by the vendor."""

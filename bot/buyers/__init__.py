@@ -1,13 +1,33 @@
-"""Buyers: per-vendor buyer records, trust score and its factors, tiers, adaptive reservation timing."""
+"""Buyers: per-vendor buyer records, trust score and its factors, tiers, adaptive timing and wording."""
 
-from bot.buyers.actions import Timing, adaptive_timing, buyer_admitted, buyer_record
+from bot.buyers.actions import (
+    Timing,
+    adaptive_timing,
+    buyer_admitted,
+    buyer_record,
+    offer_variables,
+    prepayment_required,
+    turn_buyer,
+)
+from bot.buyers.adaptive import (
+    AdaptiveSettings,
+    adaptive_settings,
+    badges,
+    buyer_kind,
+    low_stock,
+    plain_channel,
+    plain_reply,
+    plain_text,
+)
 from bot.buyers.records import Admission, BuyerRecord, admit, record_from
+from bot.buyers.suggest import Suggestion, complementary, rank
 from bot.buyers.trust import (
     FLAG,
     BuyerStats,
     Factor,
     Tier,
     TrustScore,
+    doubtful,
     reminder_percent,
     reservation_minutes,
     tier,
@@ -16,20 +36,35 @@ from bot.buyers.trust import (
 
 __all__ = [
     "FLAG",
+    "AdaptiveSettings",
     "Admission",
     "BuyerRecord",
     "BuyerStats",
     "Factor",
+    "Suggestion",
     "Tier",
     "Timing",
     "TrustScore",
+    "adaptive_settings",
     "adaptive_timing",
     "admit",
+    "badges",
     "buyer_admitted",
+    "buyer_kind",
     "buyer_record",
+    "complementary",
+    "doubtful",
+    "low_stock",
+    "offer_variables",
+    "plain_channel",
+    "plain_reply",
+    "plain_text",
+    "prepayment_required",
+    "rank",
     "record_from",
     "reminder_percent",
     "reservation_minutes",
     "tier",
     "trust_score",
+    "turn_buyer",
 ]

@@ -30,6 +30,7 @@ class BuyerRecord:
     last_order_at: float | None = None
     methods: Counter[str] = field(default_factory=Counter)
     channels: set[str] = field(default_factory=set)
+    bought: list[str] = field(default_factory=list)  # product codes of the paid orders, oldest first
     seen: dict[str, str] = field(default_factory=dict)  # order id -> the status already counted
 
     def apply(self, order: Order) -> None:
@@ -48,6 +49,7 @@ class BuyerRecord:
             self.payments += 1
             self.total_spent += order.total
             self.payment_seconds += max(0.0, (order.paid_at or order.created_at) - order.created_at)
+            self.bought.append(order.product_code)
             if order.payment_method:
                 self.methods[order.payment_method] += 1
         elif order.status == "expired":
@@ -73,6 +75,10 @@ class BuyerRecord:
     @property
     def preferred_method(self) -> str | None:
         return self.methods.most_common(1)[0][0] if self.methods else None
+
+    @property
+    def last_bought(self) -> str | None:
+        return self.bought[-1] if self.bought else None
 
     @property
     def open_orders(self) -> int:

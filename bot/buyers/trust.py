@@ -14,6 +14,7 @@ BIG_SPENDER_F, BIG_SPENDER = 100_000, 10
 PER_EXPIRY = -10
 FLAG = "faux_acheteur_potentiel"
 FLAG_PENALTY = -20
+DOUBTFUL_BELOW = 30
 # (tier, minimum orders, minimum score), best first
 TIERS: tuple[tuple[Tier, int, int], ...] = (("diamond", 10, 80), ("gold", 6, 70), ("silver", 3, 60))
 
@@ -79,9 +80,14 @@ def tier(orders: int, score: int) -> Tier:
     return "bronze"
 
 
+def doubtful(score: TrustScore) -> bool:
+    """Score under 30 or flagged: a short reservation, or prepayment when the vendor asks for it."""
+    return score.value < DOUBTFUL_BELOW or score.flagged
+
+
 def reservation_minutes(score: TrustScore) -> int:
     """5 min for a doubtful buyer (score < 30 or flagged), 15 for a trusted one (≥ 80), else 10."""
-    if score.value < 30 or score.flagged:
+    if doubtful(score):
         return 5
     return 15 if score.value >= 80 else 10
 

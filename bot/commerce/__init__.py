@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bot.buyers import adaptive_timing, buyer_admitted, buyer_record
+from bot.buyers import adaptive_settings, adaptive_timing, low_stock, offer_variables, prepayment_required, turn_buyer
+from bot.buyers.actions import AGAIN_SLOT, after_payment
+from bot.buyers.actions import register as register_buyers
 from bot.payments import ENTITY_METHODS, METHOD_LABELS, PaymentProvider
 from bot.vendors import Vendor
 from channels.base import mask_address
@@ -33,6 +35,7 @@ class Services:
     conversation_id: str
     now: float
     base_url: str = ""  # where the server is reached from outside: links to documents (b2b quotes)
+    live: Any = None  # bot/live's VendorDesk: the live totals and low-stock line of payment notifications
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -95,9 +98,21 @@ async def describe_balance(turn: Turn) -> None:
     turn.variables["balance"] = (product.price - order.unit_price) * order.quantity if product and order else 0
 
 
+def _wanted_code(turn: Turn, last_bought: str | None) -> str | None:
+    """The product the buyer named, else their last one for the [same as last time] button, else the
+    `product` slot."""
+    code = turn.entity("product")
+    if not code and turn.event.payload == "again":
+        code = turn.slots.get(AGAIN_SLOT) or last_bought
+    return code or turn.slots.get("product")  # type: ignore[no-any-return]
+
+
 async def reserve_product(turn: Turn) -> bool:
+    """Hold the wanted product for the buyer; a doubtful buyer of a vendor asking for prepayment gets an
+    order with nothing held (`prepaid`): the unit is taken when the payment is confirmed."""
     s = _svc(turn)
-    code = turn.entity("product") or turn.slots.get("product")
+    record = await turn_buyer(turn)
+    code = _wanted_code(turn, record.last_bought)
     product = await s.store.get_product(s.vendor.id, code) if code else None
     turn.variables["product"] = product or {"code": code or "?", "name": code or "?"}
     if product is None:
@@ -106,13 +121,17 @@ async def reserve_product(turn: Turn) -> bool:
     wanted = turn.slots.get("quantity") or turn.entity("quantity", 1) or 1
     qty = max(1, min(int(wanted), int(settings["max_quantity"])))
     order_id = derived_id("o", turn.event.id)
-    if not await s.store.reserve_stock(s.vendor.id, product.code, qty, order_id):
+    prepaid = prepayment_required(record, settings)
+    if prepaid and product.stock < qty:
+        turn.variables["places_left"] = product.stock
+        return False
+    if not prepaid and not await s.store.reserve_stock(s.vendor.id, product.code, qty, order_id):
         # what is left now, not what was left before the buyers who won the race took theirs
         fresh = await s.store.get_product(s.vendor.id, product.code)
         turn.variables["places_left"] = fresh.stock if fresh else 0
         return False
+    turn.slots.pop(AGAIN_SLOT, None)
     # adaptive to the buyer's trust score (bot/buyers): 5/10/15 min, reminder at 50/70/80 %
-    record = await buyer_record(s.store, s.vendor.id, turn.event.contact.address)
     timing = adaptive_timing(record.score, float(settings["reservation_minutes"]), float(settings["reminder_percent"]))
     minutes = timing.minutes
     order = await s.store.get_order(order_id)
@@ -129,12 +148,14 @@ async def reserve_product(turn: Turn) -> bool:
     minutes = (order.reserved_until - order.created_at) / 60  # a replayed turn keeps the first timing
     remind_at = order.created_at + minutes * 60 * timing.reminder_percent / 100
     turn.schedule(f"{order_id}:remind", remind_at, "reservation_reminder", order_id=order_id)
+    # what was left just before this reservation, less it: exact unless buyers race, and then
+    # only the "N left" wording can be off by a few, never the stock itself
+    stock_left = product.stock if prepaid else max(0, product.stock - qty)
     turn.variables.update(
         quantity=qty, total=order.total, minutes=round(minutes) if minutes >= 1 else minutes,
-        # what was left just before this reservation, less it: exact unless buyers race, and then
-        # only the "N left" wording can be off by a few, never the stock itself
-        stock_left=max(0, product.stock - qty), reserved_until=order.reserved_until,
-        deposit=order.total, balance=(product.price - order.unit_price) * qty,
+        stock_left=stock_left, reserved_until=order.reserved_until,
+        deposit=order.total, balance=(product.price - order.unit_price) * qty, prepaid=prepaid,
+        low_stock=low_stock(stock_left, adaptive_settings(settings)), **offer_variables(record, settings),
     )
     return True
 
@@ -171,13 +192,27 @@ async def confirm_payment(turn: Turn) -> bool:
     receipt = receipt_ref(order_id, s.now)
     fields: dict[str, Any] = {"paid_at": s.now, "receipt": receipt, "payment_id": payment_id}
     refund = False
-    order = await s.store.transition_order(order_id, OPEN, "paid", **fields)
+    order = await s.store.get_order(order_id)
+    if order is not None and order.status in OPEN:
+        # The unit is taken now under the order's hold id: a held unit stays the same one (idempotent),
+        # a prepaid order (nothing held) takes one now or, sold out meanwhile, is to be refunded.
+        if await s.store.reserve_stock(s.vendor.id, order.product_code, order.quantity, order_id):
+            order = await s.store.transition_order(order_id, OPEN, "paid", **fields)
+        else:
+            order = await s.store.transition_order(order_id, OPEN, "refund_due", **fields)
+            refund = order is not None
+    else:
+        order = None
     if order is None:
         current = await s.store.get_order(order_id)
         if current is None:
             return False
         if current.status in ("paid", "refund_due") and current.payment_id == payment_id:
             order, refund = current, current.status == "refund_due"  # a replayed turn
+        elif current.status in ("paid", "refund_due"):
+            # a second payment for an order already paid: its money goes back (bot/payments/refunds.py)
+            await s.store.transition_payment(payment_id or "", "paid", "refund_due")
+            return False
         elif current.status in ("expired", "cancelled"):
             # Paid after the reservation was released: honour it if stock remains, else refund.
             if await s.store.reserve_stock(s.vendor.id, current.product_code, current.quantity, order_id):
@@ -187,15 +222,21 @@ async def confirm_payment(turn: Turn) -> bool:
                 refund = True
         if order is None:
             return False
-    if not refund:
+    if refund:  # refunded by the payments poller (bot/payments/refunds.py)
+        await s.store.transition_payment(payment_id or "", "paid", "refund_due")
+    else:
         await s.store.consume_hold(s.vendor.id, order.product_code, order.id)
     _forget(turn, order.id)
     turn.variables.update(order=order, refund=refund)
     notify = s.vendor.config.notify
     if notify and not refund:
         product = await s.store.get_product(s.vendor.id, order.product_code)
+        note = await s.live.payment_note(s.vendor, order, product) if s.live is not None else {}
         turn.notify(notify.address, notify.channel, "vendor_paid", order=order,
-                    buyer=mask_address(order.contact.address), stock_left=product.stock if product else 0)
+                    buyer=mask_address(order.contact.address), stock_left=product.stock if product else 0, **note)
+    turn.variables.update(badges=[], tier=None, suggestion=None, suggestion_reason=None)
+    if not refund:
+        turn.variables.update(await after_payment(turn, order))
     return True
 
 
@@ -239,8 +280,8 @@ async def describe_product(turn: Turn) -> None:
 
 async def list_catalogue(turn: Turn) -> None:
     s = _svc(turn)
-    # bookable slots of a service are products too (bot/commerce/booking.py): the catalogue lists services only
-    turn.variables["products"] = [p for p in await s.store.list_products(s.vendor.id) if "@" not in p.code]
+    # not a service's bookable slots (bot/commerce/booking.py), nor a product dropped from the vendor file
+    turn.variables["products"] = [p for p in await s.store.list_products(s.vendor.id) if s.vendor.lists(p)]
 
 
 async def request_human(turn: Turn) -> None:
@@ -250,6 +291,6 @@ async def request_human(turn: Turn) -> None:
 def register(registry: Registry) -> Registry:
     for fn in (reserve_product, order_open, current_order, create_payment, confirm_payment,
                release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
-               request_human, product_available, describe_balance, buyer_admitted):
+               request_human, product_available, describe_balance):
         registry.add(fn.__name__, fn)
-    return registry
+    return register_buyers(registry)

@@ -1,4 +1,4 @@
-# The two commands of README.md. `make run` installs and starts the server with the demo vendor;
+# The two commands of README.md. `make run` installs and starts the server with the demo vendors;
 # `make test` installs the test extras and runs the whole suite (ruff, then pytest).
 # Installs are stamped: they run again only when setup.cfg or pyproject.toml changes.
 VENV ?= .venv
@@ -21,8 +21,9 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
+# every demo vendor of examples/vendors/, with the microfinance demo's balance action plugged in
 run: install
-	$(VENV)/bin/palabre run
+	PALABRE_ACTIONS=$${PALABRE_ACTIONS:-examples.actions.microfinance} $(VENV)/bin/palabre run
 
 test: install-test
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Mapping
 
 from bot import commerce
@@ -35,6 +36,8 @@ def build_registry(env: Mapping[str, str] | None = None) -> Registry:
     env = os.environ if env is None else env
     registry = quotes.register(booking.register(commerce.register(Registry())))
     modules = _names(env.get("PALABRE_ACTIONS"))
+    if modules and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # operator modules resolve from the working directory, as in uvicorn/gunicorn
     for name in modules:
         try:
             module = importlib.import_module(name)

@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import modes
+from bot import live, modes, reload
 from bot.buyers import api as buyers_api
 from bot.campaigns import api as campaigns_api
+from bot.dashboard import api as dashboard_api
 from bot.http import BODY_LIMIT, ApiError, admin, checkout, json_errors, simulator, webhooks
 from bot.http import catalogue as catalogue_admin
 from bot.http import dead_letters as dead_letters_api
+from bot.http import refunds as refunds_api
 from bot.inbox import api as inbox_api
 from bot.quotes import http as quotes_http
 from bot.runtime import RUNTIME, Runtime
@@ -54,7 +56,10 @@ def create_app(runtime: Runtime) -> web.Application:
         await runtime.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app[reload.RELOADS] = reloads = reload.VendorReloads(runtime)
+    app.cleanup_ctx.append(reloads.running)  # with Redis: a reload accepted by another process reaches this one
     app.on_shutdown.append(inbox_api.hang_up)
+    app.on_shutdown.append(dashboard_api.hang_up)
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
@@ -65,10 +70,13 @@ def create_app(runtime: Runtime) -> web.Application:
         *quotes_http.routes(),
         *checkout.routes(sandbox=modes.serves_sandbox_psp(settings)),
         *dead_letters_api.routes(),  # before the admin API's catch-all
+        *refunds_api.routes(),  # before the admin API's catch-all
         *buyers_api.routes(),  # before the admin API's catch-all too
         *catalogue_admin.routes(),  # before the admin API's catch-all
         *admin.routes(),
         *inbox_api.routes(),
         *campaigns_api.routes(),
+        *dashboard_api.routes(),
     ])
+    live.install(app)  # the vendor's desk: their own number's commands, live sessions, /api/vendors/{v}/live
     return app

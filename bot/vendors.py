@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from bot.adapters import PROVIDERS, channel_module
+from bot.buyers.adaptive import AdaptiveSettings
 from bot.delivery.policy import DeliverySettings
 from bot.payments.config import PspConfig, SandboxPsp, literal_secrets, psp_block
 from dialogs import Dialog, Registry, YamlInvalid, YamlProblem
@@ -38,6 +39,7 @@ class ProductSpec(BaseModel):
     stock: int = Field(ge=0)
     description: str | None = None
     image_url: str | None = None
+    tags: list[str] = Field(default_factory=list, max_length=20)  # e.g. [robe, wax]: related products (bot/buyers)
 
     @field_validator("code", mode="before")
     @classmethod
@@ -56,6 +58,12 @@ class LiveSellerSettings(BaseModel):
     # buyer trust (bot/buyers): refuse buyers below a score, cap a buyer's open (unpaid) orders
     min_trust_score_required: int = Field(default=0, ge=0, le=100)
     max_orders_per_client: int | None = Field(default=None, ge=1, le=100)
+    # the vendor's daily summary (bot/live): sent at this hour of the vendor's timezone; unset: none
+    daily_summary_hour: int | None = Field(default=None, ge=0, le=23)
+    prepayment_for_flagged: bool = False  # a doubtful buyer pays first; the unit is taken at payment
+    adaptive: AdaptiveSettings = Field(default_factory=AdaptiveSettings)  # welcome, VIP, badges… (bot/buyers)
+    # stock-out forecasts, order pace and peaks on the dashboard (bot/velocity); off hides them all
+    sales_velocity: bool = True
 
 
 class NotifySpec(BaseModel):
@@ -246,10 +254,25 @@ class Vendor:
     source: str
     rasa: RasaHttpParser | None = None  # asked first when the vendor runs its own Rasa server
     settings: dict[str, Any] = field(default_factory=dict)  # the dialog's defaults under the vendor's values
+    _listed: tuple[object, dict[str, bool]] = field(default_factory=lambda: (None, {}), repr=False)  # NLU, answers
 
     @property
     def id(self) -> str:
         return self.config.id
+
+    def lists(self, product: Product) -> bool:
+        """Whether the catalogue shows it: a product buyers can name, i.e. one the vendor's NLU reads as itself
+        (the vendor file's, and any the vendor adds while selling); not one dropped from the file since, nor
+        a service's bookable slot."""
+        if "@" in product.code:
+            return False
+        if self._listed[0] is not self.nlu:  # taught new products: ask again
+            self._listed = (self.nlu, {})
+        known = self._listed[1]
+        if product.code not in known:
+            found = [e.get("value") for e in self.nlu.parse(product.code)["entities"] if e.get("entity") == "product"]
+            known[product.code] = found[:1] == [product.code]
+        return known[product.code]
 
     def products(self) -> list[Product]:
         return [

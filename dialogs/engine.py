@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +17,23 @@ from dialogs.schema import DialogSpec, StateSpec, TransitionSpec, duration_secon
 from dialogs.turn import HANDOFF_SLOT, Turn
 from templates.variables import SlotView
 
+log = logging.getLogger("palabre.dialogs")
 Step = Callable[[Turn], Awaitable[Any]]
 TIMEOUT_SLOT = "_timeout"
 LAST_SEEN_SLOT = "_seen"
-OPTIONAL_VARIABLES = ("product", "order", "offered", "when")
+OPTIONAL_VARIABLES = ("product", "order", "offered", "when", "quoted")
 
 
 class DialogError(ValueError):
     """A dialog that cannot be compiled (unknown action, condition or state)."""
+
+
+def _unplugged(name: str, accepts: bool) -> Callable[[Turn], bool | None]:
+    def stand_in(turn: Turn) -> bool | None:
+        log.info("operator action '%s' is not plugged in; %s", name, "accepted" if accepts else "false")
+        return True if accepts else None
+
+    return stand_in
 
 
 class _Machine(AsyncMachine):
@@ -74,6 +84,13 @@ class Dialog:
         self.spec = spec
         self.settings = {**spec.settings, **(settings or {})}
         callables, _ = spec.names_used()
+        # declared operator actions nobody plugged in: the dialog runs without them (see DialogSpec)
+        self.unplugged = sorted(n for n in callables if n not in registry and n in spec.operator_actions)
+        if self.unplugged:
+            validators = {s.validator for s in spec.slots.values()}
+            registry = registry.extended({n: _unplugged(n, n in validators) for n in self.unplugged})
+            log.warning("dialog '%s': operator actions not plugged in: %s (PALABRE_ACTIONS or PALABRE_REMOTE_ACTIONS);"
+                        " conditions naming them are false", spec.name, ", ".join(self.unplugged))
         missing = sorted(n for n in callables if n not in registry)
         if missing:
             raise DialogError(
@@ -172,8 +189,7 @@ class Dialog:
                 turn.schedule(timer_id, turn.clock() + duration_seconds(timeout.after, settings), timeout.trigger,
                               timeout=timer_id)
             if state.form is not None:
-                self.forms.prefill(turn, state.form)
-                self.forms.ask_next(turn, state.form)
+                self.forms.prefill(turn, state.form)  # its first question waits for the transition's `say`
 
         return enter
 
@@ -238,6 +254,10 @@ class Dialog:
                     await t.enter(turn)
             if t.after is not None:
                 await t.after(turn)
+            if t.dest is not None and t.enter is not None:
+                form = self.spec.states[t.dest].form
+                if form is not None:  # the question last: "Très bien, organisons…" then "À quelle adresse ?"
+                    self.forms.ask_next(turn, form)
             return True
         return False
 

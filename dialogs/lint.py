@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from dialogs.choices import TYPES
 from dialogs.schema import DialogSpec
 from intents.lexicon import INTENTS
 
@@ -48,6 +49,6 @@ def warnings(spec: DialogSpec, buttons: Mapping[str, set[str]]) -> list[str]:
         if key not in used:
             continue
         for b in sorted(ids):
-            if b not in triggers and b not in answers and not b.isdigit():
+            if b not in triggers and b not in answers and not b.isdigit() and not b.startswith(TYPES):
                 out.append(f"message '{key}': button '{b}' is taken by no transition")
     return out

@@ -39,6 +39,12 @@ class Registry:
     def add(self, name: str, fn: ActionFn) -> None:
         self._fns[name] = fn
 
+    def extended(self, fns: dict[str, ActionFn]) -> Registry:
+        """A copy with these names added (this registry is left as it is)."""
+        copy = Registry()
+        copy._fns = {**self._fns, **fns}
+        return copy
+
     def get(self, name: str) -> ActionFn:
         return self._fns[name]
 

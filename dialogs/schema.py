@@ -149,8 +149,11 @@ class DialogSpec(BaseModel):
     system_triggers: list[str] = Field(default_factory=list)
     session: SessionSpec | None = None
     messages: dict[str, dict[str, Any]] = Field(default_factory=dict)  # wording of a vendor's own dialog
+    # Actions the operator plugs in (PALABRE_ACTIONS, an action server). Until one is, the dialog still
+    # loads: a condition naming it is false, a validator naming it accepts, an action does nothing.
+    operator_actions: list[str] = Field(default_factory=list)
 
-    _lists = field_validator("include", mode="before")(_as_list)
+    _lists = field_validator("include", "operator_actions", mode="before")(_as_list)
 
     @field_validator("states", "slots", mode="before")
     @classmethod
@@ -208,7 +211,7 @@ class DialogSpec(BaseModel):
             for i, t in enumerate(transitions):
                 for field in ("conditions", "unless", "actions"):
                     refs += [((group, i, field, j), n) for j, n in enumerate(getattr(t, field))]
-        return refs
+        return [(path, name) for path, name in refs if name not in self.operator_actions]
 
     def names_used(self) -> tuple[set[str], set[str]]:
         """(action and condition names, message names) this dialog refers to."""

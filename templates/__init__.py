@@ -14,14 +14,14 @@ from typing import Any
 
 import yaml
 from jinja2 import Template, TemplateError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from channels import Button, Reply
 from channels.replies import ListRow, ListSection
 from locales import DEFAULT, SUPPORTED, normalise
 from templates.check import MessageProblem, hint, template_problem
 from templates.sandbox import compile_template
-from templates.variables import allowed, scope
+from templates.variables import LISTS, allowed, scope
 
 HERE = Path(__file__).parent
 log = logging.getLogger("palabre.templates")
@@ -39,10 +39,21 @@ class ListRowSpec(BaseModel):
 
 
 class ListSectionSpec(BaseModel):
+    """A section of a list; with `each` (a list variable such as `products`), its rows are written once
+    per item of that list, the item being `item` (row ids are then templates too, e.g. "text:{{ item.code }}")."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: str = ""
+    each: str | None = None
     rows: list[ListRowSpec] = Field(min_length=1)
+
+    @field_validator("each")
+    @classmethod
+    def _each(cls, value: str | None) -> str | None:
+        if value is not None and value not in LISTS:
+            raise ValueError(f"each: '{value}' is not a list variable (lists: {', '.join(sorted(LISTS))})")
+        return value
 
 
 class ListSpec(BaseModel):
@@ -55,7 +66,7 @@ class ListSpec(BaseModel):
 
     @model_validator(mode="after")
     def _rows(self) -> ListSpec:
-        total = sum(len(s.rows) for s in self.sections)
+        total = sum(len(s.rows) for s in self.sections if s.each is None)
         if total > MAX_LIST_ROWS:
             raise ValueError(f"a list has at most {MAX_LIST_ROWS} rows in all (WhatsApp shows no more); this one has "
                              f"{total}")
@@ -91,22 +102,37 @@ def _spec(value: Any) -> MessageSpec:
     return MessageSpec(text=value) if isinstance(value, str) else MessageSpec.model_validate(value)
 
 
-def _parts(value: Any, spec: MessageSpec) -> list[tuple[tuple[str | int, ...], str]]:
-    """(path inside the message, template source) for the text and each button title."""
+def _parts(value: Any, spec: MessageSpec) -> list[tuple[tuple[str | int, ...], str, str | None]]:
+    """(path inside the message, template source, the list its `item` comes from) for the text, each button
+    title and each part of a list."""
     text_part: tuple[str | int, ...] = () if isinstance(value, str) else ("text",)
-    parts = [(text_part, spec.text), *((("buttons", i, "title"), b.title) for i, b in enumerate(spec.buttons))]
+    parts: list[tuple[tuple[str | int, ...], str, str | None]] = [
+        (text_part, spec.text, None), *((("buttons", i, "title"), b.title, None) for i, b in enumerate(spec.buttons))]
     if spec.choices is not None:
-        parts.append((("list", "button"), spec.choices.button))
+        parts.append((("list", "button"), spec.choices.button, None))
         for i, section in enumerate(spec.choices.sections):
-            parts.append((("list", "sections", i, "title"), section.title))
+            parts.append((("list", "sections", i, "title"), section.title, None))
             for j, row in enumerate(section.rows):
-                parts.append((("list", "sections", i, "rows", j, "title"), row.title))
+                where = ("list", "sections", i, "rows", j)
+                if section.each:
+                    parts.append(((*where, "id"), row.id, section.each))
+                parts.append(((*where, "title"), row.title, section.each))
                 if row.description:
-                    parts.append((("list", "sections", i, "rows", j, "description"), row.description))
+                    parts.append(((*where, "description"), row.description, section.each))
     return parts
 
 
-_Rows = tuple[tuple[str, Template, Template | None], ...]
+@dataclass(frozen=True)
+class _Fixed:
+    """A row id written as is (only rows built with `each` have templated ids)."""
+
+    value: str
+
+    def render(self, ctx: dict[str, Any]) -> str:
+        return self.value
+
+
+_Rows = tuple[tuple[Template | _Fixed, Template, Template | None], ...]
 
 
 @dataclass(frozen=True)
@@ -116,15 +142,15 @@ class _Compiled:
     buttons: tuple[tuple[str, Template], ...]
     shipped: _Compiled | None = None  # set on a vendor's wording: what the buyer gets if it fails
     list_button: Template | None = None
-    sections: tuple[tuple[Template, _Rows], ...] = ()
+    sections: tuple[tuple[Template, str | None, _Rows], ...] = ()
 
     @classmethod
     def of(cls, spec: MessageSpec, names: tuple[str, ...], shipped: _Compiled | None = None) -> _Compiled:
         menu = spec.choices
         sections = tuple(
-            (compile_template(s.title), tuple((r.id, compile_template(r.title),
-                                               compile_template(r.description) if r.description else None)
-                                              for r in s.rows))
+            (compile_template(s.title), s.each,
+             tuple((compile_template(r.id) if s.each else _Fixed(r.id), compile_template(r.title),
+                    compile_template(r.description) if r.description else None) for r in s.rows))
             for s in (menu.sections if menu else ()))
         return cls(names, compile_template(spec.text),
                    tuple((b.id, compile_template(b.title)) for b in spec.buttons), shipped,
@@ -134,12 +160,17 @@ class _Compiled:
         reply = Reply(text=self.text.render(ctx).strip(),
                       buttons=[Button(id=i, title=t.render(ctx)) for i, t in self.buttons])
         if self.list_button is not None:
-            reply.list_sections = [
-                ListSection(title=title.render(ctx).strip(),
-                            rows=[ListRow(id=i, title=t.render(ctx).strip(),
-                                          description=d.render(ctx).strip() if d else None) for i, t, d in rows])
-                for title, rows in self.sections]
-            reply.data["list_button"] = self.list_button.render(ctx).strip()
+            budget = MAX_LIST_ROWS
+            for title, each, rows in self.sections:
+                contexts = [{**ctx, "item": item} for item in (ctx.get(each) or [])] if each else [ctx]
+                made = [ListRow(id=i.render(c).strip(), title=t.render(c).strip(),
+                                description=d.render(c).strip() if d else None)
+                        for c in contexts for i, t, d in rows][:budget]
+                budget -= len(made)
+                if made:  # a list built from an empty catalogue shows no section rather than an empty one
+                    reply.list_sections.append(ListSection(title=title.render(ctx).strip(), rows=made))
+            if reply.list_sections:
+                reply.data["list_button"] = self.list_button.render(ctx).strip()
         return reply
 
 
@@ -178,8 +209,8 @@ class MessageCatalog:
 
     def _add_shipped(self, loc: str, key: str, spec: MessageSpec) -> None:
         names = allowed(self.segment, key)
-        for part, source in _parts(spec.text, spec):
-            problem = template_problem(source, self.segment, key, loc)
+        for part, source, each in _parts(spec.text, spec):
+            problem = template_problem(source, self.segment, key, loc, each)
             if problem:
                 self.problems.append(MessageProblem("shipped", loc, key, part, problem))
         try:
@@ -198,8 +229,8 @@ class MessageCatalog:
             err = exc.errors()[0]
             self.problems.append(MessageProblem("vendor", written, key, tuple(err["loc"]), err["msg"]))
             return
-        for part, source in _parts(value, spec):
-            problem = template_problem(source, self.segment, key, loc)
+        for part, source, each in _parts(value, spec):
+            problem = template_problem(source, self.segment, key, loc, each)
             if problem:
                 self.problems.append(MessageProblem("vendor", written, key, part, problem))
         shipped = self._compiled.get((loc, key)) or self._compiled.get((DEFAULT, key))

@@ -35,8 +35,9 @@ def _where(lineno: int | None) -> str:
 
 
 @lru_cache(maxsize=4096)
-def template_problem(source: str, segment: str, key: str, locale: str) -> str | None:
-    """Why `source` cannot be `key`'s wording, or None. Cached: shipped wording is checked once per process."""
+def template_problem(source: str, segment: str, key: str, locale: str, each: str | None = None) -> str | None:
+    """Why `source` cannot be `key`'s wording, or None; `each`: the list variable whose items it renders
+    as `item` (a list row). Cached: shipped wording is checked once per process."""
     try:
         compile_template(source)
     except TemplateSyntaxError as exc:
@@ -49,13 +50,17 @@ def template_problem(source: str, segment: str, key: str, locale: str) -> str | 
     if costly:
         lineno, what = costly[0]
         return f"uses {what}, which message templates may not use{_where(lineno)}"
-    names = allowed(segment, key)
+    names = (*allowed(segment, key), *(["item"] if each else []))
     unknown = sorted(names_used(source) - set(names))
     if unknown:
         return (f"uses undefined variable '{unknown[0]}'{hint(unknown[0], names)}; "
                 f"this message may use: {', '.join(names)}")
     template = compile_template(source)
     for ctx in sample_sets(segment, key, locale):
+        if each:  # a row renders once per item; none for an empty list
+            if not ctx.get(each):
+                continue
+            ctx = {**ctx, "item": ctx[each][0]}
         try:
             template.render(ctx)
         except SecurityError as exc:

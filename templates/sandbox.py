@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from datetime import date, datetime
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from locales import clock, money
+from locales import DEFAULT, babel_locale, clock, money
 
 # Past these a template is building a huge value on purpose ("x" * 10**9, 9**9**9): refused.
 MAX_SEQUENCE = 10_000
@@ -41,11 +42,27 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         return operator.mul(left, right)
 
 
+def day(value: Any, locale: str = DEFAULT, tz: str = "Africa/Dakar") -> str:
+    """A date as the buyer reads it ('mer. 10 juin'): a date slot ('2026-06-10') or Unix seconds; anything
+    else is shown as it is rather than failing the message."""
+    from babel.dates import format_date, get_timezone
+
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            when = datetime.fromtimestamp(value, get_timezone(tz)).date()
+        else:
+            when = date.fromisoformat(str(value))
+    except (ValueError, OverflowError, OSError):
+        return str(value)
+    return format_date(when, "EEE d MMMM", locale=babel_locale(locale))
+
+
 def _build() -> MessageEnvironment:
     env = MessageEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     env.globals.clear()
     env.filters["money"] = money
     env.filters["clock"] = clock
+    env.filters["day"] = day
     return env
 
 

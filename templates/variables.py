@@ -6,6 +6,9 @@ from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any
 
+from templates.vendor_variables import MESSAGES as VENDOR_MESSAGES
+from templates.vendor_variables import SAMPLES as VENDOR_SAMPLES
+
 # Every message may use these; the pipeline always sets them (`slots` and `settings` by the dialog).
 COMMON = ("vendor_name", "example_code", "currency", "name", "text", "locale", "slots", "settings")
 
@@ -35,6 +38,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "order": ("product_code", "product_name", "quantity", "unit_price", "total", "status", "reserved_until",
               "payment_method", "receipt", "created_at", "paid_at"),
 }
+FIELDS |= {"suggestion": FIELDS["product"], "last_product": FIELDS["product"]}  # adaptive wording (bot/buyers)
 LISTS = {"products": "product"}  # a list variable -> the kind of its items
 
 # segment -> message -> the variables it may use beyond COMMON; a trailing "?" marks one that may be
@@ -45,7 +49,9 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
         "no_appointments": (), "nothing_to_cancel": (), "complaint": (), "payment_failed": (),
         "catalogue": ("products",),
-        "offer": ("product", "quantity", "total", "minutes", "stock_left", "reserved_until"),
+        "offer": ("product", "quantity", "total", "minutes", "stock_left", "reserved_until", "buyer_kind", "tier",
+                  "low_stock", "prepaid"),
+        "welcome_again": ("buyer_kind", "tier", "last_product"), "welcome_returning": ("buyer_kind", "tier"),
         "sold_out": ("product",),
         "buyer_refused": ("refusal",),
         "product_info": ("product?",),
@@ -53,7 +59,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "order_status": ("order?", "order_status_label"),
         "choose_method": ("order?",),
         "payment_link": ("order", "link", "method_label"),
-        "confirmation": ("order", "refund"),
+        "confirmation": ("order", "refund", "badges", "tier", "suggestion?", "suggestion_reason?"),
         "cancelled": ("order?",),
         "reminder": ("order",),
         "expired": ("order",),
@@ -67,14 +73,15 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "bad_address": (), "address_noted": (), "welcome_back": (),
         "catalogue": ("products",),
         "ask_quantity": ("product?",),
-        "offer": ("product", "quantity", "total", "minutes", "stock_left", "reserved_until"),
+        "offer": ("product", "quantity", "total", "minutes", "stock_left", "reserved_until", "buyer_kind", "tier",
+                  "low_stock", "prepaid"),
         "sold_out": ("product",),
         "product_info": ("product?",),
         "already_reserved": ("order", "order_status_label"),
         "order_status": ("order?", "order_status_label"),
         "choose_method": ("order?",),
         "payment_link": ("order", "link", "method_label"),
-        "confirmation": ("order", "refund"),
+        "confirmation": ("order", "refund", "badges", "tier", "suggestion?", "suggestion_reason?"),
         "cancelled": ("order?",),
         "reminder": ("order",),
         "expired": ("order",),
@@ -106,9 +113,9 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "not_enough": (), "nothing_ordered": (), "quote_unavailable": (), "no_terms": (), "welcome_back": (),
         "catalogue": ("products",),
         "ask_quantity": ("product?",),
-        "priced": ("product?", "quantity", "total"),
+        "priced": ("product?", "quantity", "total", "quoted?"),
         "quote": ("product", "quantity", "total", "quote_url", "quote_reference", "valid_until"),
-        "order_terms": ("product", "quantity", "total", "minutes", "stock_left", "reserved_until"),
+        "order_terms": ("product", "quantity", "total", "minutes", "stock_left", "reserved_until", "quoted?"),
         "invoiced": ("order", "invoice", "due_date", "net_days"),
         "sold_out": ("product",),
         "product_info": ("product?",),
@@ -123,6 +130,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "vendor_paid": ("order", "buyer", "stock_left"),
         "vendor_invoiced": ("order", "buyer", "invoice", "due_date"),
     },
+    "vendor": VENDOR_MESSAGES,  # to the vendor on their own number (bot/live)
     "events": {
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
@@ -190,6 +198,7 @@ _ORDER = {"product_code": "ROBE1", "product_name": "Robe Wax Ankara", "quantity"
 # Each variable's sample values: a check renders every message once per alternative, so both
 # branches of `{% if order %}` or `{% if refund %}` are exercised.
 SAMPLES: dict[str, tuple[Any, ...]] = {
+    **VENDOR_SAMPLES,
     "vendor_name": ("Boutique Awa",), "example_code": ("ROBE1",), "currency": ("XOF",), "name": ("Awa", None),
     "text": ("bonjour",), "products": ([_PRODUCT, {**_PRODUCT, "code": "SAC2", "stock": 0}], []),
     "product": (_PRODUCT, {**_PRODUCT, "stock": 0}), "quantity": (2, 1), "total": (30000,),
@@ -201,8 +210,13 @@ SAMPLES: dict[str, tuple[Any, ...]] = {
     "when": ("mar. 09/06 12:00",), "deposit": (7500,), "balance": (7500, 0),
     "refusal": ("low_trust", "too_many_orders"),
     "quote_url": ("https://palabre.example.com/quotes/3kTq9vX2bYpL7mN4wR8sD1fG.pdf",),
-    "quote_reference": ("DEV-20260609-3F2A",), "valid_until": ("09/07/2026",), "invoice": ("FAC-20260609-7C1E",),
+    "quote_reference": ("DEV-20260609-3F2A",), "quoted": ("DEV-20260609-3F2A",), "valid_until": ("09/07/2026",),
+    "invoice": ("FAC-20260609-7C1E",),
     "due_date": ("09/07/2026",), "net_days": (30,),
+    "buyer_kind": ("new", "returning", "vip", ""), "tier": ("gold", "diamond", "silver", "bronze"),
+    "low_stock": (True, False), "prepaid": (False, True), "last_product": (_PRODUCT,),
+    "badges": (["first_buyer", "first_today", "fast_payer", "loyal", "verified"], []), "suggestion": ({**_PRODUCT, "code": "SAC2"},),
+    "suggestion_reason": ("bought_together", "same_tag"),
     # any slot or setting a dialog declares reads as a number in checks (a wording may format it as money)
     "slots": (SlotView({}, default=2),), "settings": (SlotView({}, default=50),),
 }

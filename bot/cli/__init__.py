@@ -17,6 +17,7 @@ from bot.cli import dead_letters as dead_letters_cli
 from bot.cli import dialogs as dialogs_cli
 from bot.cli import stock as stock_cli
 from bot.inbox import cli as users_cli
+from bot.payments import cli as refunds_cli
 from bot.settings import Settings
 from dialogs import DialogError, YamlInvalid
 
@@ -106,6 +107,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             vendors = {}
         for v in vendors.values():
             notes.extend(dialogs_cli.check_warnings(v.dialog.spec, v.source, v.config.messages))
+            notes.extend(f"{v.source}: warning: operator action '{n}' is not plugged in (PALABRE_ACTIONS or "
+                         "PALABRE_REMOTE_ACTIONS): conditions naming it are false" for n in v.dialog.unplugged)
     for line in dict.fromkeys(notes):
         print(line)
     for line in dict.fromkeys(problems):
@@ -285,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     numbers.add_argument("--data-dir", help="embedded store folder (default: ./data)")
     numbers.set_defaults(func=cmd_import_numbers)
     dead_letters_cli.add_commands(sub)
+    refunds_cli.add_commands(sub)
     dialogs_cli.add_commands(sub)
     stock_cli.add_commands(sub)
     users_cli.add_parser(sub)

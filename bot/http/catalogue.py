@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.http import ApiError, read_json
 from bot.http.admin import admin_runtime, admin_vendor
-from bot.reload import ReloadRefused, reload_vendors
+from bot.reload import RELOADS, ReloadRefused, reload_vendors
 from bot.runtime import Runtime
 from storage import Product
 
@@ -59,7 +59,8 @@ async def post_reload(request: web.Request) -> web.Response:
     """`POST /api/admin/vendors/reload`: 200 with what changed, or 422 with every problem (nothing changed)."""
     rt = admin_runtime(request)
     try:
-        report = await reload_vendors(rt)
+        reloads = request.app.get(RELOADS)
+        report = await reloads.reload() if reloads is not None else await reload_vendors(rt)
     except ReloadRefused as exc:
         raise ApiError(422, "invalid_vendor_files", f"the running vendors are kept: {exc}") from None
     return web.json_response(report.as_json())

@@ -15,6 +15,9 @@ from dialogs import Registry, Turn
 from storage import Document
 
 INVOICE_METHOD = "invoice"  # an order's payment_method when it is paid later on an invoice
+# The buyer's last quote: its reference, product, quantity, unit price and end of validity. An order of
+# that product and quantity before then pays the quoted price, whatever the vendor file says since.
+QUOTE_SLOT = "_quote"
 
 
 def _svc(turn: Turn) -> Services:
@@ -31,19 +34,51 @@ def reference(prefix: str, seed: str, ts: float, s: Services) -> str:
     return f"{prefix}-{day:%Y%m%d}-{hashlib.sha1(seed.encode()).hexdigest()[:4].upper()}"
 
 
+def valid_quote(turn: Turn, code: str, quantity: int) -> dict[str, Any] | None:
+    """The buyer's quote for this product and quantity, if it is still valid."""
+    quote = turn.slots.get(QUOTE_SLOT)
+    if not isinstance(quote, dict) or (quote.get("code"), quote.get("qty")) != (code, quantity):
+        return None
+    return quote if _svc(turn).now < float(quote.get("until", 0)) else None
+
+
 async def describe_quote(turn: Turn) -> None:
-    """`product`, `quantity` and `total` of what the buyer is pricing (slots `product`, `quantity`)."""
+    """`product`, `quantity` and `total` of what the buyer is pricing (slots `product`, `quantity`); the
+    price of their quote while it is valid (`quoted`: its reference)."""
     s = _svc(turn)
     product = await s.store.get_product(s.vendor.id, turn.slots.get("product") or "")
     quantity = int(turn.slots.get("quantity") or 0)
-    turn.variables.update(product=product, quantity=quantity, total=product.price * quantity if product else 0)
+    quote = valid_quote(turn, product.code, quantity) if product else None
+    if product and quote:
+        product = product.model_copy(update={"price": int(quote["price"])})
+    turn.variables.update(product=product, quantity=quantity, total=product.price * quantity if product else 0,
+                          quoted=quote["ref"] if quote else None)
+
+
+async def apply_quote(turn: Turn) -> None:
+    """The order just placed pays the buyer's valid quote's price for that product and quantity."""
+    s = _svc(turn)
+    order_id = turn.slots.get("order_id")
+    order = await s.store.get_order(order_id) if order_id else None
+    quote = valid_quote(turn, order.product_code, order.quantity) if order else None
+    if order is None or quote is None or order.status not in OPEN:
+        return
+    price = int(quote["price"])
+    if order.unit_price != price:
+        order = await s.store.transition_order(order.id, OPEN, order.status, unit_price=price) or order
+    product = turn.variables.get("product")
+    if product is not None and hasattr(product, "model_copy"):
+        turn.variables["product"] = product.model_copy(update={"price": price})
+    turn.variables.update(order=order, total=order.total, quoted=quote["ref"])
 
 
 async def make_quote(turn: Turn) -> bool:
     """Draw the quote PDF, keep it under an unguessable id and attach it to the next message said."""
     s = _svc(turn)
     await describe_quote(turn)
-    product, quantity = turn.variables["product"], turn.variables["quantity"]
+    quantity = turn.variables["quantity"]
+    # a new quote is at today's price: a quote never extends an older one's
+    product = await s.store.get_product(s.vendor.id, turn.slots.get("product") or "")
     if product is None or quantity < 1:
         return False
     settings = s.settings
@@ -61,7 +96,10 @@ async def make_quote(turn: Turn) -> bool:
                                          content_type="application/pdf", body=render(quote), created_at=s.now))
     url = f"{s.base_url}/quotes/{doc_id}.pdf"
     turn.slots["quote_reference"] = ref
-    turn.variables.update(quote_url=url, quote_reference=ref, valid_until=_day(s.now + valid_days * 86400, s))
+    turn.slots[QUOTE_SLOT] = {"ref": ref, "code": product.code, "qty": quantity, "price": product.price,
+                              "until": s.now + valid_days * 86400}
+    turn.variables.update(product=product, total=product.price * quantity, quoted=None, quote_url=url,
+                          quote_reference=ref, valid_until=_day(s.now + valid_days * 86400, s))
     turn.attach(url, filename)
     return True
 
@@ -95,6 +133,6 @@ async def invoice_on_terms(turn: Turn) -> bool:
 
 
 def register(registry: Registry) -> Registry:
-    for fn in (describe_quote, make_quote, invoice_on_terms):
+    for fn in (describe_quote, make_quote, apply_quote, invoice_on_terms):
         registry.add(fn.__name__, fn)
     return registry

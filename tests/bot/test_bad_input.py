@@ -175,7 +175,8 @@ async def test_health_ready_and_metrics(start_server) -> None:
     async with server.http.get(f"{server.url}/healthz") as r:
         assert r.status == 200
     async with server.http.get(f"{server.url}/readyz") as r:
-        assert r.status == 200 and (await r.json())["vendors"] == ["demo"]
+        assert r.status == 200
+        assert (await r.json())["vendors"] == ["coiffure", "concerts", "demo", "epicerie", "grossiste", "kawral"]
     async with server.http.get(f"{server.url}/metrics") as r:
         text = await r.text()
         assert re.search(r"^palabre_turns_total 1$", text, re.M)

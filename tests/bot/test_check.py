@@ -81,4 +81,5 @@ def test_check_refuses_unknown_action_in_dialog_file(tmp_path: Path) -> None:
 def test_check_accepts_the_example_vendors_and_the_shipped_dialog() -> None:
     result = check(EXAMPLES, ROOT / "dialogs" / "segments" / "live_seller.yaml")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok: 2 file(s) valid")
+    # every demo vendor plus the dialog; the microfinance demo only warns that its operator actions are not plugged in
+    assert result.stdout.splitlines()[-1] == f"ok: {len(list(EXAMPLES.glob('*.yaml'))) + 1} file(s) valid"

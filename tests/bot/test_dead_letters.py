@@ -52,7 +52,7 @@ async def palabre(data_dir: Path, registry: Registry | None = None, **options: A
     port = free_port()
     settings = Settings.from_env({}, port=port, data_dir=str(data_dir), vendors_dir=str(EXAMPLES),
                                  timer_interval=0.05, outbox_interval=0.1, admin_token=TOKEN, **options)
-    vendors = VendorLoader(registry or commerce.register(Registry())).load_dir(EXAMPLES)
+    vendors = VendorLoader(registry or commerce.register(Registry())).load_files([EXAMPLES / "demo.yaml"])
     runner = web.AppRunner(create_app(Runtime(settings, vendors)), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -202,3 +202,40 @@ async def test_bad_input_to_the_new_routes_gets_a_json_4xx_never_a_500(
             assert 400 <= r.status < 500 and "error" in await r.json()
     async with server.http.post(f"{server.url}/api/admin/vendors/reload", data=b"\xff" * 100, headers=ADMIN) as r:
         assert r.status == 200  # the body is not read: the folder is what is reloaded
+
+
+async def test_a_product_dropped_from_the_file_is_no_longer_listed_or_sold_but_its_order_is_paid(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    folder = demo_folder(tmp_path)
+    server = await start_server(folder, admin_token="admin-token-1234")
+    holder, other = "+221770000311", "+221770000312"
+
+    async def say(buyer: str, text: str | None = None, payload: str | None = None) -> str:
+        return plain(" ".join(r["text"] for r in (await server.say(buyer, text, payload))["replies"]))
+
+    assert "Sac en cuir" in await say(other, "menu")
+    assert "Réservé" in await say(holder, "SAC2")
+    await say(holder, payload="pay")
+    link = next(w for w in (await say(holder, payload="wave")).split() if "/pay/" in w)
+
+    path = folder / "demo.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["catalogue"] = [p for p in data["catalogue"] if p["code"] != "SAC2"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    async with server.http.post(f"{server.url}/api/admin/vendors/reload", headers=ADMIN) as r:
+        assert r.status == 200 and (await r.json())["withdrawn"] == ["demo:SAC2"]
+
+    menu = await say(other, "menu")
+    assert "Sac en cuir" not in menu and "Robe Wax Ankara" in menu
+    assert "Réservé" not in await say(other, "SAC2")
+    product = await server.runtime.store.get_product("demo", "SAC2")
+    assert product is not None and product.stock == 0
+    # the order taken before the reload is still paid and confirmed
+    async with server.http.post(link, data={"outcome": "paid"}) as r:
+        assert r.status == 200
+
+    async def receipt() -> bool:
+        return any("Paiement reçu" in plain(m["text"] or "") for m in await server.transcript(holder))
+
+    await eventually(receipt)

@@ -24,7 +24,7 @@ from tests.conftest import ROOT, Server, ServerFactory, eventually, plain
 
 __all__ = ["graph"]  # the local Graph API fixture, used by name
 
-GROSSISTE = ROOT / "examples" / "segments" / "grossiste.yaml"
+GROSSISTE = ROOT / "examples" / "vendors" / "grossiste.yaml"
 
 
 def whatsapp_wholesaler(tmp_path: Path, api_base: str, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -96,3 +96,45 @@ async def test_each_quote_gets_its_own_unguessable_link_and_a_guessed_one_is_a_j
         async with server.http.get(f"{server.url}/quotes/{guess}.pdf") as r:
             assert r.status == 404
             assert (await r.json())["error"]["code"] == "not_found"
+
+
+async def test_an_order_from_a_quote_pays_the_quoted_price_after_the_vendor_raised_it(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    folder = tmp_path / "vendors"
+    folder.mkdir()
+    data = yaml.safe_load(GROSSISTE.read_text(encoding="utf-8"))
+    (folder / "grossiste.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    server = await start_server(folder, admin_token="admin-token-1234")
+    quoted, other = "+221770000211", "+221770000212"
+
+    async def say(buyer: str, text: str | None = None, payload: str | None = None) -> str:
+        answer = await server.say(buyer, text, payload, vendor="grossiste")
+        return plain(" ".join(r["text"] for r in answer["replies"]))
+
+    await say(quoted, "CIM50")
+    await say(quoted, "100")
+    assert "450 000 F CFA" in await say(quoted, payload="quote")
+    await say(quoted, payload="cancel")
+    next(p for p in data["catalogue"] if p["code"] == "CIM50")["price"] = 5000
+    (folder / "grossiste.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    async with server.http.post(f"{server.url}/api/admin/vendors/reload",
+                                headers={"Authorization": "Bearer admin-token-1234"}) as r:
+        assert r.status == 200, await r.text()
+
+    for buyer, total in ((quoted, "450 000 F CFA"), (other, "500 000 F CFA")):
+        await say(buyer, "CIM50")
+        assert f"= {total}" in await say(buyer, "100")
+        assert f"= {total}" in await say(buyer, payload="order")
+        await say(buyer, payload="pay")
+        link = next(u for u in (await say(buyer, payload="wave")).split() if "/pay/" in u)
+        async with server.http.post(link, data={"outcome": "paid"}) as r:
+            assert r.status == 200
+    orders = {o.contact.address: o for o in await server.runtime.store.vendor_orders("grossiste")}
+
+    async def both_paid() -> bool:
+        orders.update({o.contact.address: o for o in await server.runtime.store.vendor_orders("grossiste")})
+        return all(orders[b].status == "paid" for b in (quoted, other))
+
+    await eventually(both_paid)
+    assert (orders[quoted].total, orders[other].total) == (450_000, 500_000)

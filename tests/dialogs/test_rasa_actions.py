@@ -21,7 +21,7 @@ from bot.cli.conversation_tests import run_files
 from bot.vendors import VendorLoader
 from tests.conftest import ROOT, free_port, serving
 
-VENDOR = ROOT / "examples" / "microfinance" / "kawral.yaml"
+VENDOR = ROOT / "examples" / "vendors" / "kawral.yaml"
 LOAN = [
     {"button": "balance", "bot": "Votre solde : 152 500 F CFA."},
     {"button": "loan"}, {"user": "600 000"}, {"user": "12"}, {"button": "stock"},

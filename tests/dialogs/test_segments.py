@@ -16,7 +16,7 @@ from dialogs import Dialog, load_segment_dialog, shipped_segments
 from templates import MessageCatalog, load_segment
 from tests.conftest import ROOT, ServerFactory, plain
 
-SEGMENT_EXAMPLES = ROOT / "examples" / "segments"
+EXAMPLE_VENDORS = ROOT / "examples" / "vendors"
 
 
 @pytest.mark.parametrize("segment", shipped_segments())
@@ -37,10 +37,13 @@ def test_every_segment_has_conversation_tests_for_its_main_paths(segment: str) -
         assert path in text, f"no conversation test about {path!r} for {segment}"
 
 
-def test_the_segment_demo_vendors_pass_check() -> None:
-    result = subprocess.run([sys.executable, "-m", "bot", "check", str(SEGMENT_EXAMPLES)], cwd=ROOT,
+def test_the_demo_vendors_pass_check() -> None:
+    result = subprocess.run([sys.executable, "-m", "bot", "check", str(EXAMPLE_VENDORS)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+    # the only warnings: the microfinance demo's operator actions, which `make run` plugs in
+    warnings = [line for line in result.stdout.splitlines() if ": warning: " in line]
+    assert warnings and all("kawral.yaml: warning: operator action '" in w for w in warnings), result.stdout
 
 
 async def test_a_burst_of_buyers_never_gets_more_event_places_than_exist(
@@ -48,7 +51,7 @@ async def test_a_burst_of_buyers_never_gets_more_event_places_than_exist(
 ) -> None:
     folder = tmp_path / "vendors"
     folder.mkdir()
-    shutil.copy(SEGMENT_EXAMPLES / "concerts.yaml", folder)
+    shutil.copy(EXAMPLE_VENDORS / "concerts.yaml", folder)
     server = await start_server(folder)
     buyers = [f"+2217700001{i:02d}" for i in range(12)]
     await asyncio.gather(*(server.say(b, "GALA2", vendor="concerts") for b in buyers))
@@ -79,7 +82,7 @@ async def test_buyers_tapping_the_same_slot_at_once_get_one_booking(
 ) -> None:
     folder = tmp_path / "vendors"
     folder.mkdir()
-    shutil.copy(SEGMENT_EXAMPLES / "coiffure.yaml", folder)
+    shutil.copy(EXAMPLE_VENDORS / "coiffure.yaml", folder)
     server = await start_server(folder)
     buyers = [f"+2217700002{i:02d}" for i in range(6)]
     offers = await asyncio.gather(*(server.say(b, "TRESSES", vendor="coiffure") for b in buyers))

@@ -46,11 +46,11 @@ def test_palabre_test_refuses_a_malformed_file_at_its_line(tmp_path: Path) -> No
 
 
 def test_palabre_diagram_draws_a_segment_as_mermaid() -> None:
-    result = run_cli("diagram", "live_seller")
+    result = run_cli("diagram", "b2b")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "stateDiagram-v2" and "    [*] --> idle" in lines
-    assert "    idle --> offered: buy [reserve_product]" in lines
+    assert "    priced --> offered: order / buy [reserve_product]" in lines
     assert "    awaiting_payment --> idle: payment_succeeded [current_order and confirm_payment]" in lines
 
 

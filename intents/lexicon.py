@@ -21,6 +21,8 @@ INTENT_PRIORITY: tuple[str, ...] = (
     "cancel",
     # "aidez-moi à faire une réclamation" is the complaint, not a plea for help
     "complaint",
+    # a typed [DEVIS] ("je veux un devis", "un devis pour 20 CIM50"): the b2b dialog's `quote` trigger
+    "quote",
     "buy",
     "human",
     "help",
@@ -35,6 +37,10 @@ INTENT_PRIORITY: tuple[str, ...] = (
     "greet",
 )
 
+# Typed words for a dialog's button that no intent covers, and the intent a dialog without that button
+# reads instead (the runner-up in the ranking): "je veux un devis" is b2b's [DEVIS], else a price question.
+DIALOG_WORDS: dict[str, str] = {"quote": "product_info"}
+
 # Decided by an entity (a catalogue product, a payment method) rather than, or as well as, by words.
 ENTITY_INTENTS: dict[str, str] = {"buy": "product", "payment": "payment_method"}
 
@@ -42,7 +48,11 @@ ENTITY_INTENTS: dict[str, str] = {"buy": "product", "payment": "payment_method"}
 # the classifier reads the whole message.
 RULE_CONFLICTS: dict[str, frozenset[str]] = {
     "buy": frozenset({"thanks", "deny", "goodbye"}),
-    "order_status": frozenset({"thanks"}),
+    # "je veux payer ma commande" pays (NLU-LABELS.md), "où est ma commande payée ?" asks where it is
+    "order_status": frozenset({"thanks", "payment"}),
+    # "merci pour l'aide", "merci pour l'accueil": thanks, not a plea for help or the catalogue
+    "help": frozenset({"thanks"}),
+    "menu": frozenset({"thanks"}),
 }
 
 PAYMENT_METHODS: tuple[str, ...] = ("wave", "orange_money", "free_money", "card")
@@ -85,16 +95,40 @@ FRENCH = Lexicon(
             # leaving a form or starting over (NLU-LABELS.md: cancel)
             "recommencer", "recommence", "on recommence", "repartir de zéro", "retour au début", "sortir",
             "quitter", "quitte", "exit", "quit", "start over", "restart", "dakkal", "dakkal ko", "bàyyi",
-            "bayyi", "bëggatul", "never mind", "nevermind",
+            "bayyi", "bëggatul", "never mind", "nevermind", "leave this form", "leave the form", "exit the form",
+            "quitter le formulaire", "sortir du formulaire", "reset", "abort", "on arrête", "efface tout",
+            # "oublie" alone is also "oublié" once accents are folded ("j'ai oublié mon mot de passe")
+            "oubliez", "oublie ça", "oublie tout", "oublie ce que j'ai dit", "changé d'avis", "change d'avis",
+            "changed my mind", "drop it",
+            "scrap that", "je renonce", "arrête", "arrêtez", "arrêter", "stoppez", "call it off",
+        ),
+        # A quote request is a dialog word (the [DEVIS] button's payload), not one of INTENTS: decided by
+        # the rules when it is the whole message, else only a feature (the classifier reads product_info).
+        "quote": ("devis", "un devis", "le devis", "proforma", "pro forma", "facture proforma", "a quote"),
+        # Typed order words (the [COMMANDER] button, "je commande"); "ma commande" stays order_status.
+        "buy": (
+            "commander", "je commande", "on commande", "passer commande", "passer une commande", "acheter",
+            "j'achète", "je prends", "je le prends", "je la prends", "je les prends", "une commande",
+            "nouvelle commande", "valider la commande", "valider mon panier", "buy", "purchase",
+            "place an order", "i want to order", "i'd like to order", "checkout", "jënd", "jënde", "jëndal",
         ),
         "appointment": (
             "rendez-vous", "rendez vous", "rdv", "rv", "créneau", "créneaux", "appointment", "appointments",
             "booking", "reservation", "réservation", "book a table", "a table for", "une table pour",
+            "opening hours", "horaires", "heures d'ouverture", "ouvert", "ouverts", "ouverte", "vous ouvrez",
+            "vous fermez", "essayage", "fitting", "visit the store", "passer à la boutique", "ubbi",
         ),
         "complaint": (
             "réclamation", "reclamation", "plainte", "porter plainte", "remboursement", "remboursez",
             "rembourser", "remboursé", "remboursée", "arnaque", "escroquerie", "complaint", "complain", "claim",
             "refund", "money back", "delloo ma sama xaalis", "delloo sama xaalis",
+            # damage, a wrong item, disappointment (CV errors of round 3: these words were missing)
+            "déçu", "déçue", "décevant", "décevante", "déception", "disappointed", "disappointing", "abîmé",
+            "abîmée", "cassé", "cassée", "déchiré", "déchirée", "damaged", "broken", "defective", "défectueux",
+            "défectueuse", "mécontent", "mécontente", "inacceptable", "unacceptable", "inadmissible", "scam",
+            "scammed", "arnaqueurs", "voleurs", "thieves", "wrong item", "wrong size", "mauvaise taille",
+            "mauvaise couleur", "honteux", "dama mer", "incomplete", "incomplète", "incomplet", "il manque",
+            "missing",
         ),
         "human": (
             "humain", "agent", "conseiller", "conseillère", "parler à quelqu'un", "vendeur", "vendeuse",
@@ -105,6 +139,8 @@ FRENCH = Lexicon(
             "sa numéro", "sa nimero", "your number", "phone number", "appelez moi", "appelle moi",
             "rappelez moi", "rappelle moi", "call me", "woo ma", "woowal ma", "live agent", "representative",
             "operator", "opérateur", "responsable", "manager", "boroom bi",
+            "gérant", "gérante", "propriétaire", "owner", "seller", "staff member", "customer service", "customer care",
+            "nit ku dëgg",
         ),
         "help": (
             "aide", "aider", "aidez", "help", "comment ça marche", "cmt ça marche", "comment ça fonctionne",
@@ -121,17 +157,26 @@ FRENCH = Lexicon(
         "order_status": (
             "ma commande", "commande", "commandes", "statut", "status", "livraison", "où est", "suivi",
             "colis", "livreur", "my order", "tracking",
+            "parcel", "package", "my package", "my parcel", "shipping", "shipped", "expédié", "expédiée",
+            "expédition", "courier", "tracking number", "numéro de suivi", "delivery", "agsi",
         ),
         "payment": (
             "payer", "payé", "paye", "paie", "paiement", "payement", "régler", "règlement", "pay", "payment",
+            # Wolof "fey" (pay); a bill is paid here (NLU-LABELS.md: payment)
+            "fey", "facture", "factures", "faktiir", "faktiiru", "bill", "invoice", "acompte", "paypal",
+            "mobile money", "cash", "espèces", "paid", "declined", "payer à la livraison", "paiement à la livraison",
+            "pay on delivery", "cash on delivery",
         ),
         "affirm": (
             "oui", "ouais", "ouai", "wi", "ok", "okay", "oki", "okey", "d'accord", "dac", "dak",
             "waaw", "waw", "wao", "yes", "yep", "yeah", "👍", "✅", "👌", "c bon", "c'est bon", "cbon",
             "vas-y", "go", "parfait", "exactement", "je confirme", "confirmé", "validé", "bien sûr",
             "ça marche", "entendu", "baax na", "sure", "absolutely", "of course",
+            "valider", "je valide", "confirmer", "confirm", "je confirme la commande", "je confirme ma commande",
+            "confirmer la commande",
             "voilà", "super", "exact", "exactement", "d'acc", "nickel", "confirmed", "i confirm", "all good",
             "dëgg la", "partant", "partante", "correct", "c'est ça", "that's right", "sounds good", "dacc",
+            "tout à fait", "perfect", "great", "ça me convient", "ça me va", "that works", "sounds great",
         ),
         "deny": (
             "non", "nan", "nn", "no", "nope", "déedéet", "deedet", "dedeet", "déet", "pas maintenant",
@@ -154,6 +199,8 @@ FRENCH = Lexicon(
             "good morning", "good evening", "good afternoon",
             "wesh", "slm", "yo", "hiya", "naka suba si", "naka ngoon si", "naka ngon si", "asalaa maalekum",
             "salaamaalekum", "maalekum salaam", "how are you", "how are things", "rebonjour",
+            "greetings", "good day", "what's up", "whats up", "wassup", "morning", "jamm", "bnjr", "bonjoir",
+            "salamaleykum", "salamou aleykoum", "assalamu alaikum", "nanga fanaane", "nanga yendoo",
         ),
         "goodbye": (
             "au revoir", "aurevoir", "bye", "bye bye", "goodbye", "à+", "@+", "ciao", "tchao", "ba beneen",
@@ -162,6 +209,8 @@ FRENCH = Lexicon(
             "a tt", "a tte", "à toute", "take care", "je file", "good night", "night night", "cya", "gotta go",
             "i have to go", "talk to you later", "talk to you tomorrow", "ba ëllëg", "ba suba", "bonne fin de journée",
             "bonne continuation", "à la semaine prochaine", "have a good one",
+            "à tout à l'heure", "je vais y aller", "je vous quitte", "je vous laisse", "have a good day",
+            "have a nice day",
         ),
     },
     intent_patterns={

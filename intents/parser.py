@@ -19,7 +19,7 @@ from intents.clauses import clauses
 from intents.encoder import SecondOpinion
 from intents.entities import CatalogueItem
 from intents.features import classifier_input
-from intents.lexicon import LEXICONS
+from intents.lexicon import DIALOG_WORDS, LEXICONS
 from intents.rules import OUT_OF_SCOPE, RuleLayer
 from intents.rules import ranking as rule_ranking
 
@@ -36,6 +36,7 @@ MAX_PARSED_CHARS = 2000
 # What a buyer asks for, as opposed to the social wrapping around it (greetings, thanks, "ok").
 _REQUESTS = frozenset({
     "product_info", "buy", "order_status", "payment", "complaint", "appointment", "human", "menu", "help", "cancel",
+    *DIALOG_WORDS,
 })
 # The wrapping around a request in a long message.
 _SOCIAL = frozenset({"greet", "thanks", "goodbye"})

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from intents.entities import CatalogueItem, EntityExtractor, Extraction
-from intents.lexicon import ENTITY_INTENTS, INTENT_PRIORITY, RULE_CONFLICTS, Lexicon
+from intents.lexicon import DIALOG_WORDS, ENTITY_INTENTS, INTENT_PRIORITY, RULE_CONFLICTS, Lexicon
 from intents.matching import phrases_regex
 from intents.normalize import Normalized, normalize
 
@@ -120,6 +120,9 @@ class RuleLayer:
 
 def ranking(matched: list[str]) -> list[tuple[str, float]]:
     winner = SOLE_HIT_CONFIDENCE if len(matched) == 1 else CONTESTED_HIT_CONFIDENCE
+    stand_in = DIALOG_WORDS.get(matched[0])
+    if stand_in is not None and stand_in not in matched:
+        matched = [matched[0], stand_in, *matched[1:]]
     result = [(matched[0], winner)]
     for place, intent in enumerate(matched[1:]):
         confidence = max(_RUNNER_UP_CONFIDENCE - place * _RUNNER_UP_STEP, _RUNNER_UP_FLOOR)

@@ -20,10 +20,12 @@ from intents.training import DATA_DIR, HELD_OUT_FILES, TRAINING_FILES, builtin_t
 
 THIRD_PARTY = DATA_DIR / "thirdparty_eval.yaml"
 # Measured value minus a small margin: a change that makes the parser worse on held-out phrasing fails.
-CV_MACRO_F1_FLOOR = 0.71
-TRANSFER_MACRO_F1_FLOOR = 0.63
-THIRD_PARTY_MACRO_F1_FLOOR = 0.79
-THIRD_PARTY_ACCURACY_FLOOR = 0.83
+CV_MACRO_F1_FLOOR = 0.74  # measured 0.757 (3 folds, threshold 0.4; 0.729 before round 3)
+CV_INTENT_F1_FLOOR = 0.55  # the weakest, out_of_scope and help, measured 0.582 and 0.631
+TRANSFER_MACRO_F1_FLOOR = 0.70  # measured 0.724 (0.652 before round 3)
+THIRD_PARTY_MACRO_F1_FLOOR = 0.79  # measured 0.798 on 307 scored items (0.811 on 267 before round 3)
+THIRD_PARTY_ACCURACY_FLOOR = 0.83  # measured 0.837
+THIRD_PARTY_OUT_OF_SCOPE_F1_FLOOR = 0.86  # measured 0.88
 
 
 def test_paraphrases_share_a_group_and_intents_never_do() -> None:
@@ -41,6 +43,7 @@ def test_cross_validation_floor_with_paraphrase_groups_kept_in_one_fold() -> Non
     report = cross_validate(folds=3, threshold=0.4)
 
     assert report["macro_f1"] >= CV_MACRO_F1_FLOOR, report
+    assert min(report["per_intent_f1"].values()) >= CV_INTENT_F1_FLOOR, report["per_intent_f1"]
     assert report["paraphrase_groups"] < report["examples"]
     assert set(report["per_intent_f1"]) == set(INTENTS)
 
@@ -65,7 +68,7 @@ def test_third_party_floor(third_party: dict) -> None:
 
 
 def test_neighbouring_domains_are_out_of_scope(third_party: dict) -> None:
-    assert third_party["per_intent"]["out_of_scope"]["f1"] >= 0.85
+    assert third_party["per_intent"]["out_of_scope"]["f1"] >= THIRD_PARTY_OUT_OF_SCOPE_F1_FLOOR
 
 
 def test_third_party_covers_complaint_appointment_and_human(third_party: dict) -> None:
@@ -76,7 +79,8 @@ def test_third_party_covers_complaint_appointment_and_human(third_party: dict) -
 def test_every_third_party_item_names_its_source_and_licence() -> None:
     raw = yaml.safe_load(THIRD_PARTY.read_text(encoding="utf-8"))
 
-    assert len(raw) >= 200
+    assert len(raw) >= 300
+    assert sum("valpmc" in item["source"] or "examples/nlu.md" in item["source"] for item in raw) >= 40  # round 3
     assert all(item.get("source") and item.get("licence") for item in raw)
     assert {"fr", "en"} <= {item["locale"] for item in raw}
     assert any("WolBanking77" in item["source"] for item in raw)  # Wolof
@@ -172,6 +176,14 @@ def test_second_opinion_cost_is_bounded_for_long_and_repeated_texts() -> None:
     ("je veux sortir du formulaire", "cancel"),
     ("donnez moi votre numéro svp", "human"),  # the seller's number
     ("je suis pas d'accord du tout", "deny"),
+    # round 3: words the cross-validation errors showed missing
+    ("where is my parcel", "order_status"),
+    ("le colis est arrivé abîmé", "complaint"),
+    ("je veux payer à la livraison", "payment"),  # paying, not a delivery question
+    ("dama bëgg fey sama facture", "payment"),  # a bill, in Wolof
+    ("merci pour votre aide", "thanks"),  # thanks, not a plea for help
+    ("I changed my mind", "cancel"),
+    ("what are your opening hours", "appointment"),
 ])
 def test_labelling_guide_rules_that_generalise(text: str, intent: str) -> None:
     parser = NluParser(load_catalogue().items, second_opinion=False)

@@ -226,3 +226,19 @@ def test_regional_locale_uses_the_french_rules() -> None:
 def test_unknown_locale_is_refused() -> None:
     with pytest.raises(ValueError, match="locale"):
         NluParser(locale="zz")
+
+
+@pytest.mark.parametrize("text", ["je veux payer ma commande", "payer ma commande par wave",
+                                  "dama bëgg fey sama commande ci wave"])
+def test_paying_for_an_order_is_payment_not_order_status(parser: NluParser, text: str) -> None:
+    # both rules fired and order_status outranked payment: the buyer who wanted to pay was told where the
+    # order is (NLU-LABELS.md: paying is payment); the classifier now reads such messages
+    assert intent_of(parser, text) == "payment"
+    assert intent_of(parser, "où est ma commande") == "order_status"
+
+
+def test_i_forgot_is_not_forget_it(parser: NluParser) -> None:
+    # accents folded, "oublié" (I forgot) is "oublie" (forget it): only the imperative phrases cancel
+    assert intent_of(parser, "j'ai oublié mon mot de passe") != "cancel"
+    assert intent_of(parser, "oublie ça") == "cancel"
+    assert intent_of(parser, "oubliez") == "cancel"

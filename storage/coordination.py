@@ -18,6 +18,8 @@ from typing import Generic, TypeVar
 import redis.asyncio as aioredis
 
 from channels.base import mask_address
+from storage.redis_batch import AutoPipeline
+from storage.redis_scripts import BUCKET_LUA, CLAIM_TAKE_LUA, RELOCK_LUA, RENEW_LUA, UNLOCK_LUA
 
 __all__ = [
     "Coordinator",
@@ -122,6 +124,31 @@ class Coordinator(ABC):
         and shared by all processes on Redis (one Lua script, clocked by the Redis server).
         Raises ValueError unless rate > 0 and 1 <= tokens <= burst.
         """
+
+    async def claim_and_take(self, key: str, ttl: float, buckets: list[tuple[str, float, int]]) -> float | None:
+        """Claim `key` as `seen` does and, when that claim is ours, take one token from each bucket
+        (name, rate, burst), all or none: one step where `seen` then `acquire_tokens` would be several.
+
+        None when `key` was claimed before (nothing taken). Otherwise the claim is ours for `ttl` seconds
+        and the result is 0.0 once every token is taken, or the seconds to wait before each bucket has
+        one (nothing taken; the caller goes on with `acquire_tokens`).
+        """
+        for _, rate, burst in buckets:
+            _check_bucket(rate, burst, 1)
+        if await self.seen(key, ttl):
+            return None
+        waits = [await self._tokens_wait(name, rate, burst) for name, rate, burst in buckets]
+        if any(waits):
+            return max(waits)
+        for name, rate, burst in buckets:
+            wait = await self.acquire_tokens(name, rate, burst)
+            if wait:  # taken by another caller since: the ones already taken stay taken, as in two calls
+                return wait
+        return 0.0
+
+    async def _tokens_wait(self, bucket: str, rate: float, burst: int) -> float:
+        """Seconds until `bucket` has a token, taking nothing; 0.0 tells nothing (callers then take it)."""
+        return 0.0
 
     @abstractmethod
     async def cache_get(self, key: str) -> str | None:
@@ -260,17 +287,23 @@ class InProcessCoordinator(Coordinator):
     async def acquire_tokens(self, bucket: str, rate: float, burst: int, tokens: int = 1) -> float:
         _check_bucket(rate, burst, tokens)
         now = time.monotonic()
-        state = self._buckets.get(bucket, now)
-        if state is None:
-            available = float(burst)
-        else:
-            level, stamp = state
-            available = min(float(burst), level + (now - stamp) * rate)
+        available = self._level(bucket, rate, burst, now)
         if available < tokens:
             return (tokens - available) / rate
         available -= tokens
         self._buckets.set(bucket, (available, now), now + (burst - available) / rate, now)
         return 0.0
+
+    async def _tokens_wait(self, bucket: str, rate: float, burst: int) -> float:
+        available = self._level(bucket, rate, burst, time.monotonic())
+        return 0.0 if available >= 1 else (1 - available) / rate
+
+    def _level(self, bucket: str, rate: float, burst: int, now: float) -> float:
+        state = self._buckets.get(bucket, now)
+        if state is None:
+            return float(burst)
+        level, stamp = state
+        return min(float(burst), level + (now - stamp) * rate)
 
     async def cache_get(self, key: str) -> str | None:
         return self._cache.get(key, time.monotonic())
@@ -307,65 +340,6 @@ class _InProcessLock(AbstractAsyncContextManager[HeldLock]):
         self._keyed_locks.release(self._key)
 
 
-# KEYS[1] lock key; ARGV[1] holder token. Deletes the key only if it still holds our token.
-_UNLOCK_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-# KEYS[1] lock key; ARGV[1] holder token; ARGV[2] ttl in ms. Extends the lock only while it holds our token.
-_RENEW_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-# KEYS[1] lock key; ARGV[1] holder token; ARGV[2] ttl in ms. SET NX PX that also succeeds when the key
-# already holds our token: a SET whose reply was lost and that the client retried must not lock us out.
-_RELOCK_LUA = """
-local holder = redis.call('GET', KEYS[1])
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# KEYS[1] bucket hash {tokens, ts}; ARGV rate (tokens/s), burst, wanted tokens. Returns the wait in
-# seconds as a string (Lua numbers are truncated to integers in replies). A missing hash is a full
-# bucket; the hash expires once the bucket would be full again, so idle buckets cost no memory.
-_BUCKET_LUA = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local want = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local level = tonumber(state[1])
-local stamp = tonumber(state[2])
-if level == nil or stamp == nil then
-  level = burst
-else
-  local elapsed = now - stamp
-  if elapsed < 0 then elapsed = 0 end
-  level = math.min(burst, level + elapsed * rate)
-end
-if level < want then
-  return tostring((want - level) / rate)
-end
-level = level - want
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', level), 'ts', string.format('%.6f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - level) / rate * 1000) + 1)
-return '0'
-"""
-
 _POLL_FIRST = 0.001
 _POLL_MAX = 0.02
 
@@ -388,10 +362,14 @@ class RedisCoordinator(Coordinator):
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
         self._prefix = prefix
         self._keyed_locks = _KeyedLocks()
-        self._unlock = self._redis.register_script(_UNLOCK_LUA)
-        self._renew = self._redis.register_script(_RENEW_LUA)
-        self._relock = self._redis.register_script(_RELOCK_LUA)
-        self._bucket = self._redis.register_script(_BUCKET_LUA)
+        self._unlock = self._redis.register_script(UNLOCK_LUA)
+        self._renew = self._redis.register_script(RENEW_LUA)
+        self._relock = self._redis.register_script(RELOCK_LUA)
+        self._bucket = self._redis.register_script(BUCKET_LUA)
+        self._claim_take = self._redis.register_script(CLAIM_TAKE_LUA)
+        # De-dup marks, buckets and cache reads of concurrent tasks share round trips (locks do not:
+        # their waits and heartbeats are timed per lock).
+        self.batch = AutoPipeline(self._redis)
         self._token_prefix = secrets.token_hex(8) + ":"
         self._counter = itertools.count()
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -403,21 +381,31 @@ class RedisCoordinator(Coordinator):
 
     async def seen(self, key: str, ttl: float = 86400.0) -> bool:
         _check_ttl(ttl)
-        created = await self._redis.set(self._prefix + "seen:" + key, "1", nx=True, px=_ms(ttl))
+        created = await self.batch.execute("SET", self._prefix + "seen:" + key, "1", "NX", "PX", _ms(ttl))
         return not created
 
     async def acquire_tokens(self, bucket: str, rate: float, burst: int, tokens: int = 1) -> float:
         _check_bucket(rate, burst, tokens)
-        wait = await self._bucket(keys=[self._prefix + "bucket:" + bucket], args=[repr(rate), burst, tokens])
+        wait = await self.batch.script(self._bucket, [self._prefix + "bucket:" + bucket], [repr(rate), burst, tokens])
         return max(0.0, float(wait))
 
+    async def claim_and_take(self, key: str, ttl: float, buckets: list[tuple[str, float, int]]) -> float | None:
+        _check_ttl(ttl)
+        args: list[object] = [_ms(ttl)]
+        for _, rate, burst in buckets:
+            _check_bucket(rate, burst, 1)
+            args += [repr(rate), burst]
+        keys = [self._prefix + "seen:" + key, *(self._prefix + "bucket:" + name for name, _, _ in buckets)]
+        wait = float(await self.batch.script(self._claim_take, keys, args))
+        return None if wait < 0 else wait
+
     async def cache_get(self, key: str) -> str | None:
-        value: str | None = await self._redis.get(self._prefix + "cache:" + key)
+        value: str | None = await self.batch.execute("GET", self._prefix + "cache:" + key)
         return value
 
     async def cache_set(self, key: str, value: str, ttl: float) -> None:
         _check_ttl(ttl)
-        await self._redis.set(self._prefix + "cache:" + key, value, px=_ms(ttl))
+        await self.batch.execute("SET", self._prefix + "cache:" + key, value, "PX", _ms(ttl))
 
     async def close(self) -> None:
         # Locks still held stop being renewed, so they expire after their ttl as for a dead process.

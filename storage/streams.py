@@ -13,89 +13,27 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-# Token-checked renew and release: the same scripts as the conversation locks.
-from storage.coordination import _RENEW_LUA, _UNLOCK_LUA
+from storage.redis_batch import AutoPipeline
+from storage.redis_scripts import DEAD_CONSUMERS_LUA, LEASE_LUA, MEMBERS_LUA, RENEW_LUA, UNLOCK_LUA
 
 __all__ = ["Entry", "Lease", "StreamBus", "partition_of"]
 
 log = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 GROUP = "palabre"
 # Bounded streams: acknowledged entries are trimmed away; the cap only bites on a backlog this deep,
 # and an entry trimmed before it was read is still unprocessed in the store (see `recovery_due`).
 STREAM_MAXLEN = 100_000
 
-# KEYS[1] lease, KEYS[2] fence counter; ARGV[1] consumer, ARGV[2] ttl ms. Returns the fencing token, or 0.
-_LEASE_LUA = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  local fence = redis.call('INCR', KEYS[2])
-  redis.call('SET', KEYS[1], ARGV[1] .. '/' .. fence, 'PX', ARGV[2])
-  return fence
-end
-return 0
-"""
-
-
-# KEYS[1] members zset; ARGV[1] consumer, ARGV[2] ttl ms. Clocked by the Redis server, so process clocks
-# may disagree. Returns how many processes are alive (this one included).
-_MEMBERS_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZCARD', KEYS[1])
-"""
-
-
 def partition_of(key: str, partitions: int) -> int:
     """The partition of a conversation key: stable across processes and restarts (not Python's hash)."""
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % partitions
-
-
-class _Coalesced(Generic[_T]):
-    """Items submitted by concurrent callers go to Redis together: one pipeline in flight at a time, and
-    whatever arrives meanwhile forms the next one. Under load that is one round trip for many webhooks
-    (or acks) instead of one each; each caller still returns only once its own items are written, and
-    items keep their submission order."""
-
-    def __init__(self, flush: Callable[[list[_T]], Awaitable[None]]) -> None:
-        self._flush = flush
-        self._waiting: list[tuple[list[_T], asyncio.Future[None]]] = []
-        self._running: asyncio.Task[None] | None = None
-
-    async def submit(self, items: list[_T]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((items, future))
-        if self._running is None:
-            self._running = asyncio.ensure_future(self._run())
-        await future
-
-    async def _run(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    await self._flush([item for items, _ in batch for item in items])
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-        finally:
-            self._running = None
 
 
 @dataclass
@@ -128,7 +66,8 @@ class StreamBus:
     dies leaves its unacknowledged entries to whoever takes its partitions over (`claim`).
     """
 
-    def __init__(self, url: str, *, partitions: int = 64, prefix: str = "palabre:", lease_ttl: float = 10.0) -> None:
+    def __init__(self, url: str, *, partitions: int = 64, prefix: str = "palabre:", lease_ttl: float = 10.0,
+                 batch: AutoPipeline | None = None) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions!r}")
         if not lease_ttl > 0:
@@ -140,12 +79,18 @@ class StreamBus:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
         # Blocking reads get a connection of their own, so they never hold up appends and acks.
         self._reader: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
-        self._lease = self._redis.register_script(_LEASE_LUA)
-        self._renew = self._redis.register_script(_RENEW_LUA)
-        self._release = self._redis.register_script(_UNLOCK_LUA)
-        self._members = self._redis.register_script(_MEMBERS_LUA)
-        self._appends: _Coalesced[tuple[str, str]] = _Coalesced(self._append_now)
-        self._acks: _Coalesced[tuple[int, str]] = _Coalesced(self._ack_now)
+        self._lease = self._redis.register_script(LEASE_LUA)
+        # Token-checked renew and release: the same scripts as the conversation locks.
+        self._renew = self._redis.register_script(RENEW_LUA)
+        self._release = self._redis.register_script(UNLOCK_LUA)
+        self._members = self._redis.register_script(MEMBERS_LUA)
+        self._dead_consumers = self._redis.register_script(DEAD_CONSUMERS_LUA)
+        # Appends and acks share round trips with each other and, given the coordinator's `batch`, with
+        # its delivery claims and token buckets: under load one write carries a whole loop tick's commands.
+        self._batch = batch or AutoPipeline(self._redis)
+        self._names = [self.stream(p) for p in range(partitions)]
+        self._encoded = [name.encode() for name in self._names]
+        self._acking: tuple[dict[int, list[str]], asyncio.Future[None]] | None = None
 
     def stream(self, partition: int) -> str:
         return f"{self._prefix}stream:{partition}"
@@ -174,13 +119,11 @@ class StreamBus:
         Concurrent calls share round trips, in the order they were made.
         """
         if items:
-            await self._appends.submit(items)
-
-    async def _append_now(self, items: list[tuple[str, str]]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key, payload in items:
-            pipe.xadd(self.stream(self.partition_of(key)), {"e": payload}, maxlen=STREAM_MAXLEN, approximate=True)
-        await pipe.execute()
+            names = self._names
+            await asyncio.gather(*(
+                self._batch.submit("XADD", names[self.partition_of(key)], "MAXLEN", "~", STREAM_MAXLEN, "*",
+                                   "e", payload)
+                for key, payload in items))
 
     async def read(self, cursors: dict[int, str], count: int, block_ms: int) -> list[Entry] | None:
         """Entries of the given partitions from their cursors ("0-0"…: our pending list; ">": new ones).
@@ -188,10 +131,14 @@ class StreamBus:
         A partition read from its pending list that has nothing more there is reported by an Entry with
         an empty id, so the caller moves its cursor on to ">".
         """
-        streams = {self.stream(p): c for p, c in cursors.items()}
-        reply = await self._reader.xreadgroup(GROUP, self.consumer, streams, count=count,
-                                              block=block_ms if all(c == ">" for c in cursors.values()) else None)
-        by_name = {self.stream(p): p for p in cursors}
+        names = self._names
+        block = ("BLOCK", block_ms) if all(c == ">" for c in cursors.values()) else ()
+        # Read on every leased partition at once: the stream names are most of the command, so they are
+        # encoded once (`_encoded`), not on every read.
+        reply = await self._reader.execute_command(
+            "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count, *block, "STREAMS",
+            *(self._encoded[p] for p in cursors), *cursors.values())
+        by_name = {names[p]: p for p in cursors}
         out: list[Entry] = []
         for name, messages in reply or []:
             p = by_name[name]
@@ -207,18 +154,27 @@ class StreamBus:
 
         Concurrent calls share round trips.
         """
-        if entry_ids:
-            await self._acks.submit([(partition, i) for i in entry_ids])
+        if not entry_ids:
+            return
+        if self._acking is None:
+            # The acks of one event-loop tick become one XACK and one XDEL per partition.
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            # Retrieved here: its waiters may all have been cancelled by the time it fails.
+            done.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._acking = ({}, done)
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+        by_partition, flushed = self._acking
+        by_partition.setdefault(partition, []).extend(entry_ids)
+        await asyncio.shield(flushed)
 
-    async def _ack_now(self, items: list[tuple[int, str]]) -> None:
-        by_partition: dict[int, list[str]] = {}
-        for partition, entry_id in items:
-            by_partition.setdefault(partition, []).append(entry_id)
-        pipe = self._redis.pipeline(transaction=False)
+    def _flush_acks(self) -> None:
+        assert self._acking is not None
+        (by_partition, done), self._acking = self._acking, None
+        commands = []
         for partition, ids in by_partition.items():
-            pipe.xack(self.stream(partition), GROUP, *ids)
-            pipe.xdel(self.stream(partition), *ids)
-        await pipe.execute()
+            name = self._names[partition]
+            commands += [self._batch.submit("XACK", name, GROUP, *ids), self._batch.submit("XDEL", name, *ids)]
+        asyncio.gather(*commands).add_done_callback(lambda result: _forward(result, done))
 
     async def claim(self, partition: int, limit: int = 10_000) -> int:
         """Make every pending entry of the partition ours (XAUTOCLAIM): a previous owner's unacknowledged
@@ -231,6 +187,18 @@ class StreamBus:
             if start == "0-0":
                 break
         return claimed
+
+    async def remove_dead_consumers(self, partitions: list[int], idle: float) -> int:
+        """Delete, on these partitions, the group's consumers idle for more than `idle` seconds with nothing
+        pending: processes that died (or stopped) and whose entries were claimed since. Returns how many.
+
+        Without this every process ever started stays listed in every stream it read, forever.
+        """
+        removed = 0
+        for p in partitions:
+            removed += int(await self._dead_consumers(keys=[self._names[p]],
+                                                      args=[GROUP, max(1, int(idle * 1000)), self.consumer]))
+        return removed
 
     async def take_lease(self, partition: int) -> Lease | None:
         fence = int(await self._lease(keys=[self._lease_key(partition), self._lease_key(partition) + ":fence"],
@@ -268,3 +236,15 @@ class StreamBus:
 
     def _ttl_ms(self) -> int:
         return max(1, int(self.lease_ttl * 1000))
+
+
+def _forward(result: asyncio.Future[object], done: asyncio.Future[None]) -> None:
+    """Settle `done` as `result` went (its waiters are the callers of one tick's acks)."""
+    if done.done():
+        return
+    if result.cancelled():
+        done.cancel()
+    elif result.exception() is not None:
+        done.set_exception(result.exception())  # type: ignore[arg-type]
+    else:
+        done.set_result(None)

@@ -22,6 +22,9 @@ READ_COUNT = 256
 READ_BLOCK_MS = 200
 # Entries that are queued locally but not yet done, beyond which reading pauses (back-pressure).
 MAX_QUEUED = 4096
+# A stream consumer idle this many lease ttls with nothing pending is a process gone for good: its name
+# is deleted from the partitions this process leases, checked as often.
+DEAD_AFTER_TTLS = 10
 
 # Run one event to its end (committed, dead-lettered, or abandoned because `lease.lost`); never raises.
 Processor = Callable[[Event, Lease], Awaitable[None]]
@@ -87,10 +90,18 @@ class PartitionWorker:
 
     # leases
     async def _lease_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        dead_after = self.bus.lease_ttl * DEAD_AFTER_TTLS
+        last_cleanup = loop.time()
         while True:
             await asyncio.sleep(self.bus.lease_ttl / 3)
             try:
                 await self._balance()
+                if loop.time() - last_cleanup >= dead_after:
+                    last_cleanup = loop.time()
+                    removed = await self.bus.remove_dead_consumers(sorted(self.leases), dead_after)
+                    if removed:
+                        log.info("removed %d dead stream consumer(s) from this process's partitions", removed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

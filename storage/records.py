@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from channels import Contact, Event, Reply
 
 OrderStatus = Literal[
-    "reserved", "awaiting_payment", "paid", "cancelled", "expired", "refund_due"
+    "reserved", "awaiting_payment", "paid", "cancelled", "expired", "refund_due", "refunded"
 ]
 
 

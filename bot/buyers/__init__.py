@@ -18,6 +18,7 @@ from bot.buyers.adaptive import (
     plain_channel,
     plain_reply,
     plain_text,
+    stock_alert_at,
 )
 from bot.buyers.records import Admission, BuyerRecord, admit, record_from
 from bot.buyers.suggest import Suggestion, complementary, rank
@@ -64,6 +65,7 @@ __all__ = [
     "record_from",
     "reminder_percent",
     "reservation_minutes",
+    "stock_alert_at",
     "tier",
     "trust_score",
     "turn_buyer",

@@ -69,6 +69,12 @@ def low_stock(stock_left: int, adaptive: AdaptiveSettings) -> bool:
     return adaptive.low_stock and 0 < stock_left <= adaptive.low_stock_threshold
 
 
+def stock_alert_at(settings: Mapping[str, Any]) -> int:
+    """The stock at or under which the vendor is warned (dashboard, payment notes, stock tips): one unit
+    before buyers read "plus que N", so the vendor has the lead time to restock."""
+    return adaptive_settings(settings).low_stock_threshold + 1
+
+
 def badges(record: BuyerRecord, order: Order, *, first: FirstBuyer, adaptive: AdaptiveSettings) -> list[Badge]:
     """The badges a buyer holds with this payment (`record` already counts it)."""
     if not adaptive.badges:
@@ -110,4 +116,4 @@ def plain_channel(settings: Mapping[str, Any], channel: str) -> bool:
 
 
 __all__ = ["AdaptiveSettings", "Badge", "BuyerKind", "FirstBuyer", "adaptive_settings", "badges", "buyer_kind",
-           "low_stock", "plain_channel", "plain_reply", "plain_text"]
+           "low_stock", "plain_channel", "plain_reply", "plain_text", "stock_alert_at"]

@@ -17,11 +17,14 @@ from dialogs import Registry, Turn
 from storage import Order, Store
 
 OPEN = ("reserved", "awaiting_payment")
+SETTLED = ("paid", "refund_due", "refunded")  # a payment reached the order: it is no longer open
 STATUS_LABELS = {
     "fr": {"reserved": "réservée", "awaiting_payment": "en attente de paiement", "paid": "payée",
-           "cancelled": "annulée", "expired": "expirée", "refund_due": "à rembourser"},
+           "cancelled": "annulée", "expired": "expirée", "refund_due": "à rembourser",
+           "refunded": "remboursée"},
     "en": {"reserved": "reserved", "awaiting_payment": "awaiting payment", "paid": "paid",
-           "cancelled": "cancelled", "expired": "expired", "refund_due": "to be refunded"},
+           "cancelled": "cancelled", "expired": "expired", "refund_due": "to be refunded",
+           "refunded": "refunded"},
 }
 
 
@@ -207,9 +210,9 @@ async def confirm_payment(turn: Turn) -> bool:
         current = await s.store.get_order(order_id)
         if current is None:
             return False
-        if current.status in ("paid", "refund_due") and current.payment_id == payment_id:
-            order, refund = current, current.status == "refund_due"  # a replayed turn
-        elif current.status in ("paid", "refund_due"):
+        if current.status in SETTLED and current.payment_id == payment_id:
+            order, refund = current, current.status != "paid"  # a replayed turn
+        elif current.status in SETTLED:
             # a second payment for an order already paid: its money goes back (bot/payments/refunds.py)
             await s.store.transition_payment(payment_id or "", "paid", "refund_due")
             return False

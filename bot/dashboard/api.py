@@ -25,6 +25,7 @@ from bot.dashboard.texts import texts
 from bot.http import ApiError
 from bot.inbox.requests import caller_of
 from bot.inbox.users import Caller, require
+from bot.live.http import DESK
 from bot.runtime import RUNTIME, Runtime
 from bot.vendors import Vendor
 from locales import normalise
@@ -76,17 +77,27 @@ def _since(request: web.Request, vendor: Vendor, now: float) -> float:
     return since
 
 
-async def _snapshot(rt: Runtime, caller: Caller, vendor: Vendor, since: float) -> dict[str, Any]:
+async def _live(app: web.Application, vendor: Vendor) -> dict[str, Any] | None:
+    """The vendor's open live (bot/live), or None; an app without the vendor's desk has no lives."""
+    desk = app.get(DESK)
+    session = await desk.live.current_session(vendor.id) if desk is not None else None
+    return {"id": session.id, "started_at": session.started_at} if session is not None else None
+
+
+async def _snapshot(request: web.Request, caller: Caller, vendor: Vendor, since: float) -> dict[str, Any]:
+    rt = _runtime(request)
     now = rt.clock()
-    orders = await rt.store.vendor_orders(vendor.id, since)
+    live = await _live(request.app, vendor)
+    # a live that began before the period (say before midnight) still shows its own totals
+    orders = await rt.store.vendor_orders(vendor.id, min(since, live["started_at"]) if live else since)
     products = await rt.store.list_products(vendor.id)
-    return build(vendor, orders, products, now, since, show_address=caller.can("contacts", "read"))
+    return build(vendor, orders, products, now, since, show_address=caller.can("contacts", "read"), live=live)
 
 
 async def dashboard(request: web.Request) -> web.Response:
     caller, vendor = await access(request, "analytics")
-    rt = _runtime(request)
-    return web.json_response(await _snapshot(rt, caller, vendor, _since(request, vendor, rt.clock())))
+    return web.json_response(await _snapshot(request, caller, vendor,
+                                             _since(request, vendor, _runtime(request).clock())))
 
 
 async def card(request: web.Request) -> web.Response:
@@ -109,7 +120,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
 
     async def send() -> float:
-        data = json.dumps(await _snapshot(rt, caller, vendor, since), ensure_ascii=False)
+        data = json.dumps(await _snapshot(request, caller, vendor, since), ensure_ascii=False)
         await response.write(f"event: snapshot\ndata: {data}\n\n".encode())
         return time.monotonic()
 

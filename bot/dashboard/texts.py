@@ -22,6 +22,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_access": "Votre rôle ne donne pas accès aux chiffres de ce vendeur.", "back_inbox": "← Boîte de réception",
         "tier_diamond": "diamant", "tier_gold": "or", "tier_silver": "argent", "tier_bronze": "bronze",
         "since": "depuis minuit", "buyer": "Client",
+        "live_on": "🔴 En live depuis {time} : {orders} commande(s), {paid} payée(s), {revenue}",
+        "live_off": "Pas de live en cours",
     },
     "en": {
         "title": "Dashboard", "token": "Your access token (printed by palabre users add)",
@@ -40,6 +42,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_access": "Your role gives no access to this vendor's figures.", "back_inbox": "← Inbox",
         "tier_diamond": "diamond", "tier_gold": "gold", "tier_silver": "silver", "tier_bronze": "bronze",
         "since": "since midnight", "buyer": "Buyer",
+        "live_on": "🔴 Live since {time}: {orders} order(s), {paid} paid, {revenue}",
+        "live_off": "No live on",
     },
 }
 

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.buyers import plain_channel, plain_reply, stock_alert_at
 from bot.commerce import derived_id
 from bot.live.catalogue import CatalogueError, VendorCatalogue
 from bot.live.commands import Command, CommandError, parse_command
-from bot.live.summary import LOW_STOCK, bought_before, in_window, summarise
+from bot.live.summary import bought_before, in_window, summarise
 from bot.pipeline.turn import add_outbound
 from bot.vendors import Vendor
 from channels import Contact, Event, Reply
@@ -73,8 +74,19 @@ class VendorDesk:
         cfg = vendor.config
         return TEXTS.render(key, cfg.locale, {"vendor_name": cfg.name, "currency": cfg.currency, **variables})
 
+    @staticmethod
+    def for_channel(vendor: Vendor, channel: str, replies: list[Reply]) -> list[Reply]:
+        """The replies as the vendor's channel takes them: without emojis on SMS and the vendor's
+        `adaptive.plain_channels`, as buyers' replies are."""
+        return [plain_reply(r) for r in replies] if plain_channel(vendor.settings, channel) else replies
+
     async def handle(self, vendor: Vendor, event: Event, now: float) -> Answer:
-        """Answer one event from the vendor's own number."""
+        """Answer one event from the vendor's own number, in plain text where its channel wants it."""
+        answer = await self._answer(vendor, event, now)
+        answer.replies = self.for_channel(vendor, event.channel, answer.replies)
+        return answer
+
+    async def _answer(self, vendor: Vendor, event: Event, now: float) -> Answer:
         if event.kind == "system":
             return await self.daily(vendor, event, now) if event.payload == DAILY else Answer()
         try:
@@ -114,13 +126,17 @@ class VendorDesk:
         """(the open live, True when this call started it — or started it before and is replayed)."""
         session = LiveSession(id=derived_id("live_", vendor.id, ref), vendor_id=vendor.id, started_at=at,
                               started_by=by, start_ref=ref)
-        current, _ = await self.live.open_session(session)
+        current, opened = await self.live.open_session(session)
+        if opened:
+            self.rt.feed.touched(vendor.id)  # the vendor's dashboards show the live on
         return current, current.start_ref == ref
 
     async def stop_live(self, vendor: Vendor, at: float, by: str, ref: str) -> LiveSession | None:
         """End the vendor's live and keep its summary; None when no live was on (a replayed stop gets the
         session it closed)."""
         closed = await self.live.close_session(vendor.id, at, by, ref)
+        if closed is not None:
+            self.rt.feed.touched(vendor.id)
         if closed is None:
             last = await self.live.sessions(vendor.id, limit=1)
             if not last or last[0].stop_ref != ref:
@@ -139,7 +155,8 @@ class VendorDesk:
         returning: set[str] = set()
         for address in sorted({o.contact.address for o in window}):
             returning |= bought_before(await self.store.buyer_orders(vendor.id, address), start)
-        return summarise(window, start, end, returning, await self.stock_on_sale(vendor))
+        return summarise(window, start, end, returning, await self.stock_on_sale(vendor),
+                         stock_alert_at(vendor.settings))
 
     async def stock_on_sale(self, vendor: Vendor) -> dict[str, int]:
         removed = await self.catalogue.removed(vendor.id)
@@ -153,21 +170,22 @@ class VendorDesk:
         session = await self.live.current_session(vendor.id)
         live = None
         if session is not None:
-            paid = [o for o in await self.store.vendor_orders(vendor.id, since=session.started_at)
-                    if o.status == "paid"]
-            live = {"paid": len(paid), "revenue": sum(o.total for o in paid)}
+            paid, revenue = await self.store.vendor_paid_totals(vendor.id, since=session.started_at)
+            live = {"paid": paid, "revenue": revenue}
         low = None
-        if product is not None and product.stock <= LOW_STOCK:
+        if product is not None and product.stock <= stock_alert_at(vendor.settings):
             low = {"code": product.code, "name": product.name, "stock": product.stock}
         return {"live_note": {"live_totals": live, "stock_alert": low}} if live or low else {}
 
     def extend_note(self, vendor: Vendor, variables: dict[str, Any], note: Reply) -> Reply:
-        """A notification carrying a `live_note` gets its lines after the segment's own wording."""
+        """A notification as the vendor gets it: one carrying a `live_note` gets its lines after the segment's
+        own wording; plain text when the vendor's `notify` channel wants it (notifications go there)."""
         extra = variables.get("live_note")
         if extra:
             text = self.render(vendor, "payment_totals", **extra).text
             note.text = f"{note.text}\n{text}" if note.text and text else (note.text or text)
-        return note
+        notify = vendor.config.notify
+        return self.for_channel(vendor, notify.channel, [note])[0] if notify is not None else note
 
     async def tend(self) -> None:
         """Every few seconds: the vendor's catalogue changes over what a reload wrote, withdrawn products kept
@@ -222,6 +240,6 @@ class VendorDesk:
         event = Event(id=ref, kind="system", channel=conv.channel, provider=conv.provider,  # type: ignore[arg-type]
                       vendor_id=vendor.id, contact=conv.contact)
         write = TurnWrite(event_id=ref)
-        add_outbound(write, conv, event, [reply], tag="live")
+        add_outbound(write, conv, event, self.for_channel(vendor, conv.channel, [reply]), tag="live")
         await self.store.commit_turn(write)
         self.rt.delivery.submit(write.outbox)

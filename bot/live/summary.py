@@ -9,7 +9,6 @@ from typing import Any
 from storage import Order
 
 OPEN = ("reserved", "awaiting_payment")
-LOW_STOCK = 3  # a product with this many units or fewer is "low" in payment notes and stock tips
 TIP_CODES = 5  # at most this many codes in a tip: a phone screen, not a report
 
 
@@ -38,15 +37,16 @@ def best_seller(paid: list[Order]) -> dict[str, Any] | None:
     return {"code": code, "name": names[code], "units": units[code], "revenue": revenue[code]}
 
 
-def stock_tip(window: list[Order], stock: Mapping[str, int]) -> dict[str, Any] | None:
-    """One thing to do about stock: restock what sold out, else what runs low, else show what did not sell.
+def stock_tip(window: list[Order], stock: Mapping[str, int], low_at: int) -> dict[str, Any] | None:
+    """One thing to do about stock: restock what sold out, else what runs low (`low_at` units or fewer),
+    else show what did not sell.
 
     `stock` is what is on sale now, by code (withdrawn products left out)."""
     ordered = sorted({o.product_code for o in window if o.product_code in stock})
     sold_out = [c for c in ordered if stock[c] <= 0]
     if sold_out:
         return {"kind": "sold_out", "codes": sold_out[:TIP_CODES]}
-    low = [c for c in ordered if stock[c] <= LOW_STOCK]
+    low = [c for c in ordered if stock[c] <= low_at]
     if low:
         return {"kind": "low", "codes": low[:TIP_CODES]}
     paid_codes = {o.product_code for o in window if o.status == "paid"}
@@ -55,7 +55,7 @@ def stock_tip(window: list[Order], stock: Mapping[str, int]) -> dict[str, Any] |
 
 
 def summarise(window: list[Order], start: float, end: float, returning: set[str],
-              stock: Mapping[str, int]) -> dict[str, Any]:
+              stock: Mapping[str, int], low_at: int) -> dict[str, Any]:
     """The summary of PRODUCT.md: duration, revenue, orders paid/expired, conversion (paid per order made,
     in whole percent), best seller, new vs returning buyers (who had bought before `start`), a stock tip."""
     paid = [o for o in window if o.status == "paid"]
@@ -71,5 +71,5 @@ def summarise(window: list[Order], start: float, end: float, returning: set[str]
         "best_seller": best_seller(paid),
         "buyers": len(buyers), "returning_buyers": len(buyers & returning),
         "new_buyers": len(buyers - returning),
-        "tip": stock_tip(window, stock),
+        "tip": stock_tip(window, stock, low_at),
     }

@@ -137,6 +137,12 @@ class Refunder:
         if moved is None:  # someone else settled it meanwhile; they told the buyer
             return "skipped"
         log.info("refund payment=%s vendor=%s psp=%s: %s", payment.id, payment.vendor_id, payment.psp, status)
+        if status == "refunded":
+            # the order this payment paid is refunded too ("where is my order" says so); a duplicate
+            # payment's order stays paid by its first payment
+            order = await self.store.get_order(payment.order_id)
+            if order is not None and order.payment_id == payment.id:
+                await self.store.transition_order(order.id, ("refund_due",), "refunded")
         await self._tell(moved, outcome, by_hand)
         return outcome
 

@@ -31,7 +31,8 @@ def stock_of(board: dict[str, Any], code: str) -> dict[str, Any]:
 async def test_a_sale_moves_the_figures_stock_and_recent_payments(inbox: Inbox) -> None:
     before = await inbox.ok("GET", BOARD, "analyst")
     assert before["totals"] | {"revenue_text": None} == {
-        "orders": 0, "paid": 0, "in_progress": 0, "expired": 0, "cancelled": 0, "refund_due": 0, "revenue": 0,
+        "orders": 0, "paid": 0, "in_progress": 0, "expired": 0, "cancelled": 0, "refund_due": 0, "refunded": 0,
+        "revenue": 0,
         "revenue_text": None, "conversion": None}
     assert stock_of(before, "ROBE1") | {"left_ratio": 1.0} == {
         "code": "ROBE1", "name": "Robe Wax Ankara", "price": 15000, "stock": 3, "held": 0, "sold": 0, "supply": 3,

@@ -148,3 +148,36 @@ def test_an_agent_opens_the_buyer_card_from_an_inbox_conversation(tmp_path: Path
         expect(page).to_have_url(re.compile(r"/inbox$"))
         expect(page.locator("#who")).to_have_text("fatou · support")  # still signed in
         assert not problems, problems
+
+
+def _live(url: str, token: str, action: str) -> dict[str, Any]:
+    request = urllib.request.Request(f"{url}/api/vendors/demo/live/{action}", data=b"", method="POST",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with OPENER.open(request, timeout=15) as r:
+        return json.loads(r.read())
+
+
+def test_the_dashboard_shows_the_live_on_with_its_totals_then_off(tmp_path: Path) -> None:
+    token = _add_user(tmp_path / "data", "awa", "admin")
+    with chromium() as browser, palabre_server(tmp_path) as url:
+        _sell_robe1(url, "+221770000032")  # before the live: the day's, not the live's
+        problems: list[str] = []
+        page = _open(browser, url, token, problems)
+        banner = page.locator("#livesession")
+        expect(banner).to_have_text("Pas de live en cours")
+        expect(banner).to_have_class("off")
+        page.evaluate("window.stillTheSamePage = true")
+
+        _live(url, token, "start")
+        expect(banner).to_have_class("on")
+        expect(banner).to_contain_text(re.compile(r"En live depuis \d\d:\d\d : 0 commande\(s\), 0 payée\(s\)"))
+        _sell_robe1(url)
+        expect(banner).to_contain_text(re.compile(r"1 commande\(s\), 1 payée\(s\), 15\s000\sF\sCFA$"))
+        expect(page.locator("#k-paid")).to_have_text("2")  # the day counts both sales
+        # velocity counts from LIVE ON, not from the first order after a pause
+        expect(page.locator("#session")).to_have_text(re.compile(r"^live commencé à \d\d:\d\d$"))
+
+        _live(url, token, "stop")
+        expect(banner).to_have_text("Pas de live en cours")
+        assert page.evaluate("window.stillTheSamePage") is True  # all of it over SSE
+        assert not problems, problems

@@ -36,6 +36,12 @@ def _order(code: str, status: str, quantity: int = 1) -> Order:
 ])
 def test_a_stock_bar_shows_what_is_left_of_the_periods_supply(stock: int, orders: list[Order], held: int, sold: int,
                                                               ratio: float, low: bool, sold_out: bool) -> None:
-    bar = stock_view(Product(vendor_id="demo", code="A", name="A", price=100, stock=stock), orders)
+    bar = stock_view(Product(vendor_id="demo", code="A", name="A", price=100, stock=stock), orders, low_at=3)
     assert (bar["held"], bar["sold"], bar["left_ratio"], bar["low"], bar["sold_out"]) == (held, sold, ratio, low,
                                                                                           sold_out)
+
+
+@pytest.mark.parametrize(("stock", "low_at", "low"), [(3, 3, True), (4, 3, False), (1, 0, False), (5, 5, True)])
+def test_a_stock_bar_is_low_at_the_vendors_alert_level(stock: int, low_at: int, low: bool) -> None:
+    bar = stock_view(Product(vendor_id="demo", code="A", name="A", price=100, stock=stock), [], low_at=low_at)
+    assert bar["low"] is low

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.inbox.users import add_user
 from bot.payments import build_providers
 from bot.payments.refunds import MAX_ATTEMPTS, Refunder
 from bot.runtime import load_vendors
@@ -208,3 +209,21 @@ async def test_the_refund_routes_answer_bad_requests_with_json_errors(start_serv
         async with server.http.request(method, server.url + path, headers=auth) as r:
             assert (r.status, (await r.json())["error"]["code"]) == (status, code), path
     assert (await server.runtime.store.get_payment(checkout["ref"])).status == "pending"
+
+
+async def test_an_order_refunded_through_the_provider_reads_refunded_to_the_buyer_and_on_the_dashboard(
+        start_server, fake_psp: FakePSP, tmp_path: Path) -> None:
+    server = await late_payment_for_a_sold_out_order(start_server, fake_psp, tmp_path, "bictorys")
+    assert (await server.say(BUYER, "où est ma commande ?"))["replies"][0]["text"].count("à rembourser") == 1
+    assert await refund_round(server) in ({"refund_refunded": 1}, {})
+    await wait_for_text(server, BUYER, REFUNDED)
+    assert fake_psp.only()[1]["status"] == "reversed"  # the provider confirmed it
+    assert (await order_of(server)).status == "refunded"
+    answer = (await server.say(BUYER, "où est ma commande ?"))["replies"][0]["text"]
+    assert "remboursée" in answer and "à rembourser" not in answer
+    token = await add_user(server.runtime.inbox.store, "awa", "admin", ["demo"])
+    async with server.http.get(f"{server.url}/api/dashboard/demo", headers={"Authorization": f"Bearer {token}"}) as r:
+        board = await r.json()
+    assert (board["totals"]["refund_due"], board["totals"]["refunded"], board["totals"]["paid"]) == (0, 1, 0)
+    assert board["orders"][0]["status_label"] == "remboursée"
+    assert await refund_round(server) == {}  # settled once

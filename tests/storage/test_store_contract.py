@@ -523,6 +523,20 @@ async def test_vendor_orders_lists_one_vendors_orders_since_a_time_oldest_first(
     assert await store.vendor_orders("nobody") == []
 
 
+async def test_vendor_paid_totals_count_and_sum_one_vendors_paid_orders_since_a_time(store: Store) -> None:
+    for i, (created, status, qty) in enumerate([(100.0, "paid", 1), (200.0, "paid", 2), (300.0, "expired", 1),
+                                                (400.0, "paid", 3), (500.0, "reserved", 1)]):
+        await store.save_order(order(f"ord-{i}").model_copy(update={"created_at": created, "status": status,
+                                                                    "quantity": qty}))
+    await store.save_order(order("other").model_copy(update={"vendor_id": "someone-else", "status": "paid"}))
+    unit = order().unit_price
+    assert await store.vendor_paid_totals(VENDOR) == (3, 6 * unit)
+    assert await store.vendor_paid_totals(VENDOR, since=200.0) == (2, 5 * unit)
+    await store.transition_order("ord-4", ["reserved"], "paid")
+    assert await store.vendor_paid_totals(VENDOR, since=450.0) == (1, unit)
+    assert await store.vendor_paid_totals("nobody") == (0, 0)
+
+
 async def test_concurrent_order_transitions_have_one_winner(store: Store) -> None:
     await store.save_order(order())
     await store.transition_order("ord-1", ["reserved"], "awaiting_payment")

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from aiohttp import web
 
+from bot.pipeline.courtesy import HOLD_ON
 from tests.conftest import MONGO_KIND, ROOT, free_port, mongo_test_uri, plain, serving
 from tests.redis_server import start_redis
 
@@ -236,8 +237,11 @@ async def test_three_processes_sell_exactly_the_stock_and_answer_each_update_onc
             await restarted.wait()
         assert len(acknowledged) == BUYERS
 
+        def answers(chat: int) -> list[dict[str, Any]]:
+            return [m for m in api.sent.get(chat, []) if m.get("text") != HOLD_ON["fr"]]
+
         def answered() -> int:
-            return sum(1 for i in acknowledged if api.sent.get(FIRST_CHAT + i))
+            return sum(1 for i in acknowledged if answers(FIRST_CHAT + i))
 
         deadline = time.monotonic() + 60
         while answered() < BUYERS and time.monotonic() < deadline:
@@ -246,11 +250,13 @@ async def test_three_processes_sell_exactly_the_stock_and_answer_each_update_onc
 
     logs = "\n".join(p.logs() for p in processes)
     assert answered() == BUYERS, f"{BUYERS - answered()} acknowledged updates unanswered\n{logs[-4000:]}"
-    twice = [chat for chat, sent in api.sent.items() if chat != ORDERED_CHAT and len(sent) != 1]
-    assert not twice, f"answered more than once: {twice[:5]}"
-    kinds = [kind(api.sent[FIRST_CHAT + i][0]) for i in range(BUYERS)]
+    twice = [chat for chat in api.sent if chat != ORDERED_CHAT and len(answers(chat)) != 1]
+    assert not twice, f"answered more than once: {[api.sent[chat] for chat in twice[:3]]}"
+    # A turn held up by a slow store may first send the "one moment" courtesy: once at most, never as the answer.
+    assert all(len(sent) - len(answers(chat)) <= 1 for chat, sent in api.sent.items())
+    kinds = [kind(answers(FIRST_CHAT + i)[0]) for i in range(BUYERS)]
     assert kinds.count("offer") == STOCK, sorted(set(kinds))
     assert kinds.count("soldout") == BUYERS - STOCK, sorted(set(kinds))
-    ordered = [plain(m["text"]) for m in api.sent[ORDERED_CHAT]]
+    ordered = [plain(m["text"]) for m in answers(ORDERED_CHAT)]
     assert len(ordered) == 3 and "Bienvenue" in ordered[0] and "SAC2" in ordered[1] and "plaisir" in ordered[2], \
         ordered

@@ -14,10 +14,11 @@ import argparse
 import json
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from intents.classifier import train
+from intents.encoder import SecondOpinion, train_opinion
 from intents.evaluation import EvalItem, score
 from intents.lexicon import LEXICONS
 from intents.normalize import normalize
@@ -27,6 +28,9 @@ from intents.training import DATA_DIR, _builtin, augment, examples_from, load_da
 
 PARAPHRASE_SIMILARITY = 0.5
 THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+# What `--opinion NAME=VALUE` may change in the sentence-encoder second opinion: how it is trained, then used.
+OPINION_TRAINING = ("c", "class_weight")
+OPINION_USE = ("consult_below", "weight")
 
 
 def paraphrase_groups(pairs: Sequence[tuple[str, str]], similarity: float = PARAPHRASE_SIMILARITY) -> list[int]:
@@ -86,6 +90,19 @@ def _parser(catalogue: Sequence[Any], training: Sequence[tuple[str, str]], rules
     return parser
 
 
+def fold_opinion(vectors: Any, labels: Sequence[str], settings: Mapping[str, Any]) -> SecondOpinion:
+    """The second opinion trained on these vectors, with `settings` (OPINION_TRAINING, OPINION_USE) applied."""
+    unknown = set(settings) - {*OPINION_TRAINING, *OPINION_USE}
+    if unknown:
+        raise ValueError(f"unknown second-opinion setting(s) {sorted(unknown)}; known: "
+                         f"{', '.join((*OPINION_TRAINING, *OPINION_USE))}")
+    opinion = train_opinion(vectors, labels, **{name: settings[name] for name in OPINION_TRAINING if name in settings})
+    for name in OPINION_USE:
+        if name in settings:
+            setattr(opinion, name, float(settings[name]))
+    return opinion
+
+
 def _scores(parsers_and_items: Sequence[tuple[NluParser, list[EvalItem]]], threshold: float) -> dict[str, Any]:
     """Out-of-fold predictions pooled over folds, scored once (a fold's own F1 on ~60 messages is noise)."""
     items: list[EvalItem] = []
@@ -99,9 +116,10 @@ def _scores(parsers_and_items: Sequence[tuple[NluParser, list[EvalItem]]], thres
 
 
 def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1, *, second_opinion: bool = False,
-                   **settings: Any) -> dict[str, Any]:
+                   opinion: Mapping[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
     """Grouped k-fold figures; with threshold None, every candidate threshold is scored and the best kept.
-    `second_opinion` adds the sentence encoder (intents.encoder), trained on the same folds."""
+    `second_opinion` adds the sentence encoder (intents.encoder), trained on the same folds, with `opinion`'s
+    settings (OPINION_TRAINING, OPINION_USE); `settings` go to the n-gram classifier's train()."""
     catalogue, pairs, _ = _builtin("fr")
     rules = RuleLayer(catalogue, LEXICONS["fr"])
     fold_of = _folds_of(pairs, folds, seed)
@@ -118,9 +136,9 @@ def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1
         parser = _parser(catalogue, training, rules, **settings)
         if vectors is not None:
             inside = [index for index in range(len(pairs)) if fold_of[index] != fold]
-            opinion = encoder.train_opinion(vectors[inside], [pairs[index][0] for index in inside])
-            opinion.known = {text: vectors[index] for index, (_, text) in enumerate(pairs)}
-            parser._opinion = opinion
+            layer = fold_opinion(vectors[inside], [pairs[index][0] for index in inside], opinion or {})
+            layer.known = {text: vectors[index] for index, (_, text) in enumerate(pairs)}
+            parser._opinion = layer
         trained.append((parser, held_out))
     candidates = THRESHOLDS if threshold is None else (threshold,)
     by_threshold = {value: _scores(trained, value) for value in candidates}
@@ -141,7 +159,7 @@ def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1
 
 
 def french_to_english(threshold: float = DEFAULT_THRESHOLD, *, second_opinion: bool = False,
-                      **settings: Any) -> dict[str, Any]:
+                      opinion: Mapping[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
     """Train on fr.yaml alone, score en.yaml (minus any text fr.yaml already holds)."""
     fr_catalogue, fr_examples = load_data_file(DATA_DIR / "fr.yaml")
     en_catalogue, en_examples = load_data_file(DATA_DIR / "en.yaml")
@@ -158,7 +176,7 @@ def french_to_english(threshold: float = DEFAULT_THRESHOLD, *, second_opinion: b
         from intents.training import cache_directory
 
         vectors = encoder.embed_cached([text for _, text in training], cache_directory())
-        parser._opinion = encoder.train_opinion(vectors, [intent for intent, _ in training])
+        parser._opinion = fold_opinion(vectors, [intent for intent, _ in training], opinion or {})
     report = score(held_out, [parser.parse(item.text) for item in held_out])
     return {"items": report["items"], "macro_f1": report["macro_f1"], "accuracy": report["accuracy"],
             "per_intent_f1": {intent: scores["f1"] for intent, scores in report["per_intent"].items()}}
@@ -186,10 +204,11 @@ def format_cv(report: dict[str, Any], transfer: dict[str, Any] | None) -> str:
 
 
 def run(folds: int = 5, *, as_json: bool = False, transfer: bool = True, second_opinion: bool = False,
-        **settings: Any) -> str:
+        opinion: Mapping[str, Any] | None = None, **settings: Any) -> str:
     """What `palabre nlu eval --cv` prints."""
-    report = cross_validate(folds, second_opinion=second_opinion, **settings)
-    check = french_to_english(report["threshold"], second_opinion=second_opinion, **settings) if transfer else None
+    report = cross_validate(folds, second_opinion=second_opinion, opinion=opinion, **settings)
+    check = french_to_english(report["threshold"], second_opinion=second_opinion, opinion=opinion,
+                              **settings) if transfer else None
     if as_json:
         return json.dumps({**report, "french_to_english": check}, ensure_ascii=False)
     return format_cv(report, check)
@@ -202,13 +221,23 @@ def main() -> None:
     arguments.add_argument("--second-opinion", action="store_true", help="add the sentence encoder (palabre[nlu])")
     arguments.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                            help="a train() setting, e.g. c=20, min_df=1, ngram_range=[2,4] (JSON values)")
+    arguments.add_argument("--opinion", action="append", default=[], metavar="NAME=VALUE",
+                           help="a second-opinion setting: " + ", ".join((*OPINION_TRAINING, *OPINION_USE))
+                           + ' (JSON values, e.g. weight=0.7, class_weight="balanced")')
     options = arguments.parse_args()
+    settings, opinion = _assignments(options.set), _assignments(options.opinion)
+    print(run(options.folds, as_json=options.json, second_opinion=options.second_opinion or bool(opinion),
+              opinion=opinion, **settings))
+
+
+def _assignments(items: Sequence[str]) -> dict[str, Any]:
+    """NAME=VALUE arguments, values read as JSON (a list becomes a tuple)."""
     settings = {}
-    for item in options.set:
+    for item in items:
         name, _, value = item.partition("=")
         parsed = json.loads(value)
         settings[name] = tuple(parsed) if isinstance(parsed, list) else parsed
-    print(run(options.folds, as_json=options.json, second_opinion=options.second_opinion, **settings))
+    return settings
 
 
 if __name__ == "__main__":

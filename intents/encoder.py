@@ -104,6 +104,9 @@ class SecondOpinion:
 
     def __init__(self, classes: Sequence[str], weights: np.ndarray, intercept: np.ndarray) -> None:
         self.classes = tuple(classes)
+        # How the parser uses it; cross-validation tries other values (`python -m intents.crossval --opinion`).
+        self.consult_below = CONSULT_BELOW
+        self.weight = ENCODER_WEIGHT
         self._weights = weights
         self._intercept = intercept
         # Vectors already computed (cross-validation embeds every text once): text -> vector.
@@ -145,11 +148,12 @@ def bounded(text: str) -> str:
     return text if len(words) <= MAX_WORDS else " ".join(words[:MAX_WORDS])
 
 
-def train_opinion(vectors: np.ndarray, labels: Sequence[str], c: float = REGULARISATION_C) -> SecondOpinion:
+def train_opinion(vectors: np.ndarray, labels: Sequence[str], c: float = REGULARISATION_C,
+                  class_weight: str | None = None) -> SecondOpinion:
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    model = LogisticRegression(C=c, max_iter=300)
+    model = LogisticRegression(C=c, max_iter=300, class_weight=class_weight)
     with threadpool_limits(1):
         model.fit(vectors, list(labels))
     return SecondOpinion([str(name) for name in model.classes_], model.coef_.T.copy(), model.intercept_.copy())

@@ -132,9 +132,9 @@ class NluParser:
         if len(parts) > 1:
             ranked, focus = self._weigh_clauses(ranked, parts, focus)
         ranked = ranked[:_RANKING_LENGTH]
-        if self._opinion is not None and ranked[0][1] < encoder.CONSULT_BELOW:
+        if self._opinion is not None and ranked[0][1] < self._opinion.consult_below:
             # the encoder reads the request clause of a long message (cheaper, and what the buyer asks)
-            ranked = encoder.blend(ranked, self._opinion.probabilities(focus))
+            ranked = encoder.blend(ranked, self._opinion.probabilities(focus), self._opinion.weight)
         name, confidence = ranked[0]
         has_product = any(entity["entity"] == "product" for entity in entities)
         if name == "buy" and self.buy_requires_product and not has_product:

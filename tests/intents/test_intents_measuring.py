@@ -6,12 +6,13 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from bot.cli import main
 from intents import NluParser
-from intents.crossval import cross_validate, french_to_english, paraphrase_groups
+from intents.crossval import cross_validate, fold_opinion, french_to_english, paraphrase_groups
 from intents.encoder import available
 from intents.evaluation import load_catalogue, run
 from intents.lexicon import INTENTS
@@ -152,6 +153,30 @@ def test_second_opinion_is_consulted_only_when_unsure(monkeypatch: pytest.Monkey
     assert first["intent"]["confidence"] < 0.8
     assert first["intent"]["name"] != "order_status"
     assert second["intent"]["name"] == "order_status"
+
+
+@pytest.mark.skipif(not available(), reason="palabre[nlu] not installed")
+def test_a_second_opinion_never_consulted_leaves_the_n_gram_answer() -> None:
+    catalogue = load_catalogue().items
+    helped = NluParser(catalogue, second_opinion=True)
+    alone = NluParser(catalogue, second_opinion=False, threshold=helped.threshold)
+    unsure = "has anything been dispatched to me yet"
+    assert helped.parse(unsure) != alone.parse(unsure)
+
+    helped._opinion.consult_below = 0.0  # what `python -m intents.crossval --opinion consult_below=0` measures
+
+    assert helped.parse(unsure) == alone.parse(unsure)
+
+
+def test_cross_validation_second_opinion_settings_are_applied_and_misspellings_refused() -> None:
+    vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    labels = ["thanks", "thanks", "payment", "payment"]
+
+    layer = fold_opinion(vectors, labels, {"c": 1.0, "class_weight": "balanced", "weight": 0.7, "consult_below": 0.9})
+
+    assert (layer.weight, layer.consult_below) == (0.7, 0.9)
+    with pytest.raises(ValueError, match=r"wieght.*known: c, class_weight, consult_below, weight"):
+        fold_opinion(vectors, labels, {"wieght": 0.7})
 
 
 @pytest.mark.skipif(not available(), reason="palabre[nlu] not installed")

@@ -248,9 +248,17 @@ class MongoStore(Store):
 
     async def _allocate(self, counter: str, count: int) -> range:
         """Reserve `count` consecutive sequence numbers in one atomic step."""
-        doc = await self._counters.find_one_and_update(
-            {"_id": counter}, {"$inc": {"n": count}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
+        for attempt in range(3):
+            try:
+                doc = await self._counters.find_one_and_update(
+                    {"_id": counter}, {"$inc": {"n": count}}, upsert=True, return_document=ReturnDocument.AFTER
+                )
+                break
+            except DuplicateKeyError:
+                # Two first upserts raced and the other one created the counter: it exists now. MongoDB
+                # retries this itself; FerretDB reports it (a fresh database's first webhooks got a 503).
+                if attempt == 2:
+                    raise
         last = int(doc["n"])
         return range(last - count + 1, last + 1)
 
@@ -464,6 +472,15 @@ class MongoStore(Store):
         recent = [_load(Order, d) async for d in cursor.sort("created_at", -1).limit(limit)]
         return recent[::-1]
 
+    async def vendor_paid_totals(self, vendor_id: str, since: float = 0.0) -> tuple[int, int]:
+        # two fields per order rather than $group/$multiply, which FerretDB v1 does not run
+        cursor = self._orders.find({"vendor_id": vendor_id, "created_at": {"$gte": since}, "status": "paid"},
+                                   {"_id": 0, "unit_price": 1, "quantity": 1})
+        count = revenue = 0
+        async for d in cursor:
+            count, revenue = count + 1, revenue + int(d["unit_price"]) * int(d["quantity"])
+        return count, revenue
+
     async def transition_order(
         self, order_id: str, from_statuses: Iterable[OrderStatus], to_status: OrderStatus, **fields: object
     ) -> Order | None:
@@ -482,8 +499,9 @@ class MongoStore(Store):
         doc = await self._payments.find_one({"_id": payment_id})
         return _load(Payment, doc) if doc else None
 
-    async def pending_payments(self, created_before: float, limit: int = 100) -> list[Payment]:
-        cursor = self._payments.find({"status": "pending", "created_at": {"$lt": created_before}})
+    async def pending_payments(self, created_before: float, limit: int = 100, status: str = "pending"
+                               ) -> list[Payment]:
+        cursor = self._payments.find({"status": status, "created_at": {"$lt": created_before}})
         return [_load(Payment, d) async for d in cursor.sort("created_at", ASCENDING).limit(limit)]
 
     async def transition_payment(self, payment_id: str, from_status: str, to_status: str) -> Payment | None:

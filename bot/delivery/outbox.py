@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from bot.delivery.policy import (
     NO_TEMPLATE_TEXT,
     NOT_SENDABLE,
-    CircuitBreaker,
     DeliverySettings,
     RateLimit,
     backoff,
@@ -25,6 +24,7 @@ from bot.delivery.policy import (
     template_reply,
     window_closed,
 )
+from bot.delivery.shared import Breaker, delivery_state
 from bot.metrics import Metrics
 from channels.base import Sender, SendError, mask_address
 from channels.replies import Reply
@@ -41,14 +41,13 @@ CLAIM_TTL = 300.0
 # The simulator "sends" into the transcript: sending twice is harmless, so it skips the claim.
 UNCLAIMED_PROVIDERS = frozenset({"simulator"})
 MULTI_CHANNEL_PROVIDERS = frozenset({"twilio"})
-# Conversations Meta refused as outside the window although our record said inside (CHANNELS.md §2.3
-# "known issue"); bounded, oldest forgotten first.
-CLOSED_WINDOWS_MAX = 10_000
 # Per-bucket times already promised to deferred entries; past ones are dropped beyond this size.
 HORIZONS_MAX = 10_000
 # Marks the id of a reply re-sent on another of the buyer's channels: such a copy never falls back again.
 VIA = ":via:"
-# Replies held behind an earlier one keep their order by coming back this far apart.
+# Replies held behind an earlier one come back this long after it, all at the same time: the store then
+# hands them out in the order they were written, which one conversation's replies keep, however often
+# and by whichever process they were held.
 HOLD_STEP = 0.001
 # How long past its retry time an earlier reply may still hold the later ones back.
 BLOCK_GRACE = 30.0
@@ -60,14 +59,14 @@ class _Route:
 
     provider: str
     sender: Sender
-    breaker: CircuitBreaker | None = None
+    breaker: Breaker | None = None
     probe: bool = False
     reported: bool = False
     note: str | None = None
 
-    def report(self, *, healthy: bool) -> None:
+    async def report(self, *, healthy: bool) -> None:
         if self.breaker is not None:
-            self.breaker.record(healthy=healthy, probe=self.probe)
+            await self.breaker.record(healthy=healthy, probe=self.probe)
         self.reported = True
 
 
@@ -126,9 +125,9 @@ class Delivery:
         self._held: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._gates: dict[str, _Gate] = {}
-        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self._limits: dict[tuple[str, str], tuple[RateLimit | None, RateLimit | None]] = {}
-        self._closed_windows: dict[str, float | None] = {}
+        # The breakers and the closed-window memory: shared through Redis when processes share a coordinator.
+        self.shared = delivery_state(self.coordinator, clock)
         self._horizons: dict[str, float] = {}
 
     def submit(self, entries: Iterable[OutboxEntry]) -> None:
@@ -148,9 +147,11 @@ class Delivery:
                 task.add_done_callback(self._tasks.discard)
             lane.append(entry)
 
-    async def sweep(self) -> int:
-        """Submit every pending entry that is due (retries, deferred sends, and entries left by a crash)."""
-        due = [e for e in await self.store.pending_outbox(self.clock(), limit=500) if e.id not in self._inflight]
+    async def sweep(self, mine: Callable[[OutboxEntry], bool] | None = None) -> int:
+        """Submit every pending entry that is due (retries, deferred sends, and entries left by a crash);
+        with `mine`, only the entries it accepts."""
+        due = [e for e in await self.store.pending_outbox(self.clock(), limit=500)
+               if e.id not in self._inflight and (mine is None or mine(e))]
         self.submit(due)
         return len(due)
 
@@ -190,17 +191,25 @@ class Delivery:
                         self._blocked[key] = (head.id, held_until)
                     lane.popleft()
                 if held_until is not None and lane:
-                    await self._hold(list(lane), held_until)
+                    # Taken off the lane before awaiting: a reply submitted meanwhile joins the lane and is
+                    # held in its turn, instead of being cleared away unsent (and left in flight for good).
+                    held = list(lane)
                     lane.clear()
+                    await self._hold(held, held_until)
         finally:
             self._lanes.pop(key, None)
 
     async def _hold(self, entries: list[OutboxEntry], after: float) -> None:
         """Leave entries pending until just after `after`, in their order, for a later sweep."""
-        for i, entry in enumerate(entries, 1):
+        for entry in entries:
             try:
+                # Holding is handling: only the claimant of this version may move it. Another process may be
+                # sending it, and marking it pending after that send would send it a second time.
+                if await self.coordinator.seen(f"outbox:{entry.id}:{entry.attempts}:{entry.next_attempt_at!r}",
+                                               ttl=CLAIM_TTL):
+                    continue
                 await self.store.mark_outbox(entry.id, "pending", attempts=entry.attempts,
-                                             next_attempt_at=max(after, entry.next_attempt_at) + i * HOLD_STEP,
+                                             next_attempt_at=max(after + HOLD_STEP, entry.next_attempt_at),
                                              error=entry.error)
             except Exception:
                 log.exception("could not hold entry=%s behind an earlier reply", entry.id)
@@ -232,37 +241,52 @@ class Delivery:
 
     async def _deliver(self, entry: OutboxEntry) -> OutboxEntry | None:
         """Handle one version of an entry; returns the next version when it should be retried at once."""
-        if entry.provider not in UNCLAIMED_PROVIDERS and await self.coordinator.seen(
-            f"outbox:{entry.id}:{entry.attempts}:{entry.next_attempt_at!r}", ttl=CLAIM_TTL
-        ):
-            return None
         policy = self.settings.get(entry.vendor_id, self._default)
+        prepaid = False
+        if entry.provider not in UNCLAIMED_PROVIDERS:
+            claimed = await self._claim(entry, policy)
+            if claimed is None:
+                return None
+            prepaid = claimed
         attempts = entry.attempts + 1
-        route = self._route(entry, policy)
+        route = await self._route(entry, policy)
         if route is None:
             await self._fail(entry, attempts, f"no sender for provider {entry.provider}")
             return None
         try:
-            return await self._attempt(entry, attempts, route, policy)
+            return await self._attempt(entry, attempts, route, policy,
+                                       prepaid=prepaid and route.provider == entry.provider)
         finally:
             if route.probe and not route.reported and route.breaker is not None:
-                route.breaker.abandon_probe()
+                await route.breaker.abandon_probe()
+
+    async def _claim(self, entry: OutboxEntry, policy: DeliverySettings) -> bool | None:
+        """Claim this version of the entry: None if it was claimed before (by a sweep racing a submit, or
+        another process). True when the tokens of its provider's buckets came with the claim, in the same
+        Redis call; not when this process already queues for one of them (those queued go first)."""
+        key = f"outbox:{entry.id}:{entry.attempts}:{entry.next_attempt_at!r}"
+        buckets = self._buckets(entry, entry.provider, policy)
+        if not buckets or any(bucket in self._gates for bucket, _ in buckets):
+            return None if await self.coordinator.seen(key, ttl=CLAIM_TTL) else False
+        wait = await self.coordinator.claim_and_take(
+            key, CLAIM_TTL, [(bucket, limit.per_second, limit.burst) for bucket, limit in buckets])
+        return None if wait is None else wait <= 0
 
     async def _attempt(self, entry: OutboxEntry, attempts: int, route: _Route,
-                       policy: DeliverySettings) -> OutboxEntry | None:
+                       policy: DeliverySettings, *, prepaid: bool = False) -> OutboxEntry | None:
         reply, note, last_inbound = entry.reply, route.note, None
         # The window is Meta's rule: only a WhatsApp entry going through Meta pays for this lookup.
         if route.provider == "meta" and entry.channel == "whatsapp":
             conv = await self.store.get_conversation(entry.conversation_id)
             last_inbound = conv.last_inbound_at if conv else None
-            reply, why = self._window_reply(entry, last_inbound, policy)
+            reply, why = await self._window_reply(entry, last_inbound, policy)
             if reply is None:
                 self.metrics.inc("palabre_replies_unsendable_total")
                 await self._fail(entry, attempts, why or NOT_SENDABLE)
                 return None
             note = why or note
         deadline = self.clock() + policy.max_wait
-        for bucket, limit in self._buckets(entry, route.provider, policy):
+        for bucket, limit in [] if prepaid else self._buckets(entry, route.provider, policy):
             wait = await self._take(bucket, limit, deadline)
             if wait is not None:
                 # Waiting longer would hold a task: the store keeps the entry until its turn comes.
@@ -276,17 +300,17 @@ class Delivery:
         try:
             pmid = await route.sender.send(entry.recipient, reply, idempotency_key=entry.id)
         except SendError as exc:
-            route.report(healthy=not counts_as_outage(exc))
+            await route.report(healthy=not counts_as_outage(exc))
             if route.provider == "meta" and reply.template is None and window_closed(exc):
                 return await self._window_refused(entry, attempts, exc, last_inbound, policy)
             await self._failed(entry, attempts, exc, policy)
             return None
         except Exception as exc:  # a sender bug must not lose the reply: retry it later
             log.exception("sender %s crashed on entry=%s", route.provider, entry.id)
-            route.report(healthy=False)
+            await route.report(healthy=False)
             await self._failed(entry, attempts, SendError(type(exc).__name__), policy)
             return None
-        route.report(healthy=True)
+        await route.report(healthy=True)
         # The outbox has no provider column: a note on the sent entry says how it really went out.
         await self.store.mark_outbox(entry.id, "sent", attempts=attempts, provider_message_id=pmid, error=note)
         self.metrics.inc("palabre_replies_sent_total")
@@ -300,7 +324,7 @@ class Delivery:
     def _sender(self, provider: str, vendor_id: str) -> Sender | None:
         return self.senders.get(f"{provider}:{vendor_id}") or self.senders.get(provider)
 
-    def _route(self, entry: OutboxEntry, policy: DeliverySettings) -> _Route | None:
+    async def _route(self, entry: OutboxEntry, policy: DeliverySettings) -> _Route | None:
         sender = self._sender(entry.provider, entry.vendor_id)
         if sender is None:
             return None
@@ -309,24 +333,19 @@ class Delivery:
         fallback = self._sender("wasender", entry.vendor_id)
         if fallback is None:
             return _Route(entry.provider, sender)
-        key = (entry.vendor_id, entry.provider)
-        breaker = self._breakers.get(key)
-        if breaker is None:
-            breaker = self._breakers[key] = CircuitBreaker(f"vendor={entry.vendor_id} provider=meta",
-                                                           policy.breaker, self.clock)
-        verdict = breaker.allow()
+        breaker = self.shared.breaker(entry.vendor_id, entry.provider, policy.breaker)
+        verdict = await breaker.allow()
         if verdict == "fallback":
             return _Route("wasender", fallback, note="sent via wasender: the meta circuit is open")
         return _Route(entry.provider, sender, breaker=breaker, probe=verdict == "probe")
 
     # the 24-hour window
-    def _window_reply(self, entry: OutboxEntry, last_inbound: float | None,
+    async def _window_reply(self, entry: OutboxEntry, last_inbound: float | None,
                       policy: DeliverySettings) -> tuple[Reply | None, str | None]:
         """(the reply to send, a note) — or (None, the reason) when it may not be sent."""
         if entry.reply.template is not None:
             return entry.reply, None
-        refused = (entry.conversation_id in self._closed_windows
-                   and self._closed_windows[entry.conversation_id] == last_inbound)
+        refused = await self.shared.window_refused(entry.conversation_id, last_inbound)
         if not refused and not outside_window(last_inbound, self.clock(), policy.window_margin):
             return entry.reply, None
         if policy.whatsapp_template is None:
@@ -339,10 +358,7 @@ class Delivery:
     async def _window_refused(self, entry: OutboxEntry, attempts: int, exc: SendError,
                               last_inbound: float | None, policy: DeliverySettings) -> OutboxEntry | None:
         """Meta says the window is closed (131047): its view wins, so the next try is the template."""
-        self._closed_windows.pop(entry.conversation_id, None)
-        self._closed_windows[entry.conversation_id] = last_inbound
-        if len(self._closed_windows) > CLOSED_WINDOWS_MAX:
-            del self._closed_windows[next(iter(self._closed_windows))]
+        await self.shared.close_window(entry.conversation_id, last_inbound)
         if policy.whatsapp_template is None:
             self.metrics.inc("palabre_replies_unsendable_total")
             await self._fail(entry, attempts, NOT_SENDABLE)
@@ -465,7 +481,11 @@ class Delivery:
         return True
 
     async def _failed(self, entry: OutboxEntry, attempts: int, exc: SendError, policy: DeliverySettings) -> None:
-        if exc.permanent or attempts >= (policy.max_attempts or self.max_attempts):
+        if exc.retry_after is not None and not exc.permanent:
+            # The provider paces us ("retry after"): not this reply's failure, so it spends none of its attempts.
+            # Otherwise 10 s of 429s at retry_after 1 s would use up max_attempts and lose the reply.
+            attempts = entry.attempts
+        elif exc.permanent or attempts >= (policy.max_attempts or self.max_attempts):
             await self._fail(entry, attempts, str(exc), getattr(exc, "code", None))
             return
         if exc.retry_after is not None:

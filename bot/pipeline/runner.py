@@ -30,6 +30,9 @@ log = logging.getLogger("palabre.pipeline")
 
 # A transient failure shorter than this goes unnoticed by the buyer; past it they are told to wait.
 HOLD_ON_AFTER = 2.0
+# A store that takes longer to make events durable counts as down: the webhook answers 503 (the provider
+# retries) instead of hanging until the provider gives up on us. It matches MongoDB's default wtimeout.
+INTAKE_TIMEOUT = 10.0
 
 TurnListener = Callable[[Event, TurnWrite], Awaitable[None]]
 
@@ -110,7 +113,8 @@ class Pipeline:
         """Persist events (durably) and queue the new ones; True for each event not seen before."""
         events = list(events)
         try:
-            fresh = await self.store.add_events(events)
+            async with asyncio.timeout(INTAKE_TIMEOUT):
+                fresh = await self.store.add_events(events)
         except Exception as exc:
             self.metrics.inc("palabre_intake_failures_total")
             log.warning("%d event(s) could not be made durable (%s): not acknowledged", len(events),

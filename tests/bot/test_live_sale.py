@@ -139,8 +139,9 @@ async def test_greeting_help_menu_and_thanks(start_server) -> None:
     server: Server = await start_server()
     assert "Bienvenue chez Boutique Awa" in (await server.say(BUYER, "bjr"))["replies"][0]["text"]
     assert "Comment acheter" in (await server.say(BUYER, "aide"))["replies"][0]["text"]
-    menu = plain((await server.say(BUYER, "menu"))["replies"][0]["text"])
-    assert "SAC2 — Sac en cuir — 12 500 F CFA" in menu
+    menu = (await server.say(BUYER, "menu"))["replies"][0]
+    rows = {row["id"]: plain(f"{row['title']} {row['description']}") for row in menu["list"][0]["rows"]}
+    assert "Les articles du live" in menu["text"] and rows["text:SAC2"] == "Sac en cuir SAC2 — 12 500 F CFA"
     # the vendor's own wording overrides the segment's
     assert "Awa vous remercie" in (await server.say(BUYER, "merci"))["replies"][0]["text"]
 

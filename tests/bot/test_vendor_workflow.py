@@ -212,7 +212,9 @@ async def test_a_product_dropped_from_the_file_is_no_longer_listed_or_sold_but_i
     holder, other = "+221770000311", "+221770000312"
 
     async def say(buyer: str, text: str | None = None, payload: str | None = None) -> str:
-        return plain(" ".join(r["text"] for r in (await server.say(buyer, text, payload))["replies"]))
+        replies = (await server.say(buyer, text, payload))["replies"]
+        rows = [row["title"] for r in replies for section in r.get("list", []) for row in section["rows"]]
+        return plain(" ".join([*(r["text"] or "" for r in replies), *rows]))
 
     assert "Sac en cuir" in await say(other, "menu")
     assert "Réservé" in await say(holder, "SAC2")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import time
@@ -17,6 +18,7 @@ from bot import numbers
 from bot.actions import build_registry
 from bot.adapters import channel_module
 from bot.campaigns.service import Campaigns
+from bot.dashboard import Feed
 from bot.delivery.outbox import Delivery
 from bot.inbox import Inbox
 from bot.metrics import Metrics
@@ -38,6 +40,7 @@ log = logging.getLogger("palabre")
 # How long one part of the shutdown may take before the next goes on regardless.
 STOP_STEP_SECONDS = 10.0
 PAYMENT_POLL_INTERVAL = 15.0  # seconds between two rounds of the payment poller
+OUTBOX_ORPHAN_AGE = 30.0  # seconds past due after which any process sends a reply, not only its partition's owner
 
 
 async def every(interval: float, job: Callable[[], Awaitable[object]], what: str) -> None:
@@ -104,9 +107,13 @@ class Runtime:
         self.coordinator = coordinator_from_url(settings.redis_url)
         if settings.stock_lock and settings.redis_url:
             self.store = stock_locked(self.store, self.coordinator)
+        # order and stock changes nudge the vendor's dashboards (bot/dashboard/feed.py), in every process
+        self.feed = Feed(settings.redis_url)
+        self.store = self.feed.watch(self.store)
         # With Redis, the work is spread over stream partitions shared by every process (bot/pipeline).
         streams = StreamBus(settings.redis_url, partitions=settings.partitions, lease_ttl=settings.lease_ttl,
-                            prefix=f"palabre:{cluster_name(settings)}:") \
+                            prefix=f"palabre:{cluster_name(settings)}:",
+                            batch=getattr(self.coordinator, "batch", None)) \
             if settings.redis_url and settings.partitions > 0 else None
         self.psp = build_providers(self.store, settings.base_url, settings.sandbox_psp_secret,
                                    {v.id: v.config.psp for v in vendors.values()}, clock)
@@ -120,7 +127,7 @@ class Runtime:
                                  max_attempts=settings.turn_max_attempts, streams=streams)
         self.pipeline.turns.base_url = settings.base_url
         self.timers = TimerWorker(self.store, self.pipeline, clock)
-        self.payments = Settler(self.store, self.psp, self.pipeline.ingest, clock)
+        self.payments = Settler(self.store, self.psp, self.pipeline.ingest, clock, vendors)
         self.inbox = Inbox(self)
         self.campaigns = Campaigns(self)
         self.pipeline.turn_listeners.append(self.campaigns.after_turn)
@@ -133,6 +140,7 @@ class Runtime:
     async def start(self) -> None:
         await self.store.start()
         await self.inbox.start()
+        await self.feed.start()
         await self.campaigns.start()
         await numbers.apply_stored(self)  # imported WhatsApp numbers, before anything is sent or received
         for vendor in self.vendors.values():
@@ -156,8 +164,17 @@ class Runtime:
             def fire_due() -> Awaitable[None]:
                 return only_one(self.coordinator, "timers", self.timers.fire_due)
 
-            def sweep() -> Awaitable[None]:
+            def sweep() -> Awaitable[object]:
                 return only_one(self.coordinator, "outbox", self.delivery.sweep)
+
+            worker, streams = self.pipeline.worker, self.pipeline.streams
+            if worker is not None and streams is not None:
+                # Partitioned: each process sends the replies of the conversations it runs the turns of, so one
+                # buyer's replies (retries and held ones too) leave one process, in order; a reply overdue by
+                # OUTBOX_ORPHAN_AGE is taken by any process, so a lost one never waits for good.
+                def sweep() -> Awaitable[object]:
+                    return self.delivery.sweep(lambda e: streams.partition_of(e.conversation_id) in worker.leases
+                                               or e.next_attempt_at < self.clock() - OUTBOX_ORPHAN_AGE)
 
             def poll() -> Awaitable[None]:
                 return only_one(self.coordinator, "payments", self.payments.poll)
@@ -167,6 +184,13 @@ class Runtime:
             # hosted payments whose webhook never came (bot/payments/settle.py)
             asyncio.create_task(every(PAYMENT_POLL_INTERVAL, poll, "payment poll")),
         ]
+        if self.settings.redis_url:  # a numbers import on another process reaches this one's vendors
+            self._background.append(asyncio.create_task(
+                every(numbers.FOLLOW_INTERVAL, lambda: numbers.follow_imports(self), "numbers import follow-up")))
+        # What start-up built (vendors, dialogs, templates, the NLU model: ~140 000 objects) lives as long
+        # as the process. Frozen, the cyclic GC's full collections stop walking it: each one cost 60-70 ms,
+        # ~50 µs per update of the bench's live sale (docs/decisions.md, bench/RESULTS.md 2026-12-06).
+        gc.freeze()
 
     async def stop(self) -> None:
         """Stop everything; each step is bounded, so a part that hangs (a store or Redis that stopped
@@ -190,8 +214,10 @@ class Runtime:
             if close is not None:
                 await _bounded(type(item).__name__, close())
         await _bounded("inbox", self.inbox.stop())
+        await _bounded("dashboard feed", self.feed.stop())
         await _bounded("coordinator", self.coordinator.close())
         await _bounded("store", self.store.close(), timeout=STOP_STEP_SECONDS * 2)
+        gc.unfreeze()  # a process that runs another runtime after this one (tests) may collect this one
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run background work that `stop` waits for (bounded) and never loses track of."""

@@ -59,9 +59,9 @@ def _names(words: list[str], title: list[str]) -> bool:
 def choice(slots: dict[str, Any], text: str | None, *, numbered: bool) -> str | None:
     """The id of the one offered choice `text` names, else None (the NLU reads it)."""
     ids = slots.get(CHOICES_SLOT) or []
-    words = normalise(text or "")
     if not ids or not (text or "").strip():
         return None
+    words = normalise(text or "")
     if numbered and len(words) == 1 and words[0].isdigit() and 1 <= int(words[0]) <= len(ids):
         return str(ids[int(words[0]) - 1])
     titles = slots.get(TITLES_SLOT) or []

@@ -64,9 +64,12 @@ async def buyer_admitted(turn: Turn) -> bool:
     """The vendor takes a new order from this buyer (min_trust_score_required, max_orders_per_client);
     when not, `refusal` says why ("low_trust" | "too_many_orders") for the message."""
     services: Any = turn.services
-    record = await turn_buyer(turn)
-    decision = admit(record, services.settings)
-    turn.variables.update(refusal=decision.reason, buyer=record.card())
+    settings = services.settings
+    if not (settings.get("min_trust_score_required") or settings.get("max_orders_per_client")):
+        turn.variables["refusal"] = None  # no rule to apply: the record is read only when the offer needs it
+        return True
+    decision = admit(await turn_buyer(turn), settings)
+    turn.variables["refusal"] = decision.reason
     return decision.allowed
 
 

@@ -114,17 +114,20 @@ async def reserve_product(turn: Turn) -> bool:
     """Hold the wanted product for the buyer; a doubtful buyer of a vendor asking for prepayment gets an
     order with nothing held (`prepaid`): the unit is taken when the payment is confirmed."""
     s = _svc(turn)
-    record = await turn_buyer(turn)
-    code = _wanted_code(turn, record.last_bought)
+    settings = s.settings
+    # The buyer's record (a read of their orders) before the stock only when the reservation depends on it:
+    # their last product, or prepayment for doubtful buyers. A sold-out turn then never reads it.
+    early = turn.event.payload == "again" or bool(settings.get("prepayment_for_flagged"))
+    record = await turn_buyer(turn) if early else None
+    code = _wanted_code(turn, record.last_bought if record else None)
     product = await s.store.get_product(s.vendor.id, code) if code else None
     turn.variables["product"] = product or {"code": code or "?", "name": code or "?"}
     if product is None:
         return False
-    settings = s.settings
     wanted = turn.slots.get("quantity") or turn.entity("quantity", 1) or 1
     qty = max(1, min(int(wanted), int(settings["max_quantity"])))
     order_id = derived_id("o", turn.event.id)
-    prepaid = prepayment_required(record, settings)
+    prepaid = record is not None and prepayment_required(record, settings)
     if prepaid and product.stock < qty:
         turn.variables["places_left"] = product.stock
         return False
@@ -134,6 +137,8 @@ async def reserve_product(turn: Turn) -> bool:
         turn.variables["places_left"] = fresh.stock if fresh else 0
         return False
     turn.slots.pop(AGAIN_SLOT, None)
+    if record is None:
+        record = await turn_buyer(turn)
     # adaptive to the buyer's trust score (bot/buyers): 5/10/15 min, reminder at 50/70/80 %
     timing = adaptive_timing(record.score, float(settings["reservation_minutes"]), float(settings["reminder_percent"]))
     minutes = timing.minutes

@@ -82,7 +82,10 @@ class _Watched:
         self._feed = feed
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        value = getattr(self._store, name)
+        if callable(value):  # kept on the wrapper: the next call of a store method skips this lookup
+            self.__dict__[name] = value
+        return value
 
     async def save_order(self, order: Order) -> None:
         await self._store.save_order(order)

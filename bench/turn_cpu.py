@@ -1,0 +1,121 @@
+"""CPU per update of the turn path alone (intake, turn, commit; no HTTP, nothing sent), on the harness's live sale.
+
+    .venv/bin/python bench/turn_cpu.py [--tree DIR] [--buyers 1000]
+
+The same scenario as ../shared/bench (1000 buyers send ROBE1, 64 at a time, stock 100; the 100 offered
+ones then tap `pay` and `wave`; a warm-up of 200 `/start` first), played in process against the bench
+bot's vendor (bench/telegram_bot.py) on a fresh embedded store. Replies are committed to the outbox but
+not sent, so the figure is the turn's share of the harness's "bot CPU µs/update", free of the HTTP
+stacks on both sides. `--tree` runs another checkout (a `git worktree` of an older commit) to compare.
+Prints one JSON line: updates, CPU µs/update, the cyclic GC's share and its collections per generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CONCURRENCY = 64
+STOCK = 100
+
+
+def update(update_id: int, user: int, text: str | None = None, data: str | None = None) -> dict[str, Any]:
+    who = {"id": user, "is_bot": False, "first_name": "Buyer", "language_code": "fr"}
+    chat = {"id": user, "first_name": "Buyer", "type": "private"}
+    if text is not None:
+        return {"update_id": update_id, "message": {"message_id": update_id, "from": who, "chat": chat,
+                                                    "date": 1763730000, "text": text}}
+    return {"update_id": update_id, "callback_query": {
+        "id": f"{user}{data}", "from": who, "chat_instance": "c", "data": data,
+        "message": {"message_id": update_id, "chat": chat, "date": 1763730000, "text": "offer"}}}
+
+
+async def run(buyers: int) -> dict[str, Any]:
+    # imported here, once --tree is first on sys.path
+    import yaml
+    from telegram_bot import vendor_yaml
+
+    from bot.runtime import Runtime, load_vendors
+    from bot.settings import Settings
+    from channels import telegram
+
+    os.environ.update(BENCH_BOT_TOKEN="1:bench", BENCH_WEBHOOK_SECRET="bench", BENCH_API_BASE="http://127.0.0.1:9")
+    work = Path(tempfile.mkdtemp(prefix="palabre-turn-cpu-"))
+    (work / "vendors").mkdir()
+    (work / "vendors" / "bench.yaml").write_text(yaml.safe_dump(vendor_yaml(STOCK, "ROBE1")))
+    settings = Settings.from_env(host="127.0.0.1", port=0, data_dir=str(work / "data"),
+                                 vendors_dir=str(work / "vendors"), redis_url=None, mongodb_uri=None)
+    rt = Runtime(settings, load_vendors(settings.vendors_dir))
+    pipeline = rt.pipeline
+
+    async def nothing(*_: Any, **__: Any) -> None:
+        return None
+
+    pipeline.delivery.submit = lambda entries: None  # type: ignore[method-assign]  # measured: the turn alone
+    pipeline.delivery.sweep = nothing  # type: ignore[method-assign]
+    await rt.start()
+    ids = iter(range(1, 10 * (buyers + 1000)))
+    done = 0
+
+    async def one(body: dict[str, Any]) -> None:
+        nonlocal done
+        events = telegram.parse_update(body, "bench")
+        await pipeline.store.add_events(events)
+        for event in events:
+            await pipeline._process(event)
+        done += 1
+
+    for i in range(200):
+        await one(update(next(ids), 900_000_000 + i, text="/start"))
+    done = 0
+    collections = [0, 0, 0]
+    gc_cpu = 0.0
+    started = 0.0
+
+    def timing(phase: str, info: dict[str, int]) -> None:
+        nonlocal gc_cpu, started
+        if phase == "start":
+            started = time.process_time()
+        else:
+            gc_cpu += time.process_time() - started
+            collections[info["generation"]] += 1
+
+    gc.callbacks.append(timing)
+    todo = iter(range(buyers))
+
+    async def buyer_loop() -> None:
+        for b in todo:
+            user = 100_000_000 + b
+            await one(update(next(ids), user, text="ROBE1"))
+            if b < STOCK:
+                await one(update(next(ids), user, data="pay"))
+                await one(update(next(ids), user, data="wave"))
+
+    cpu = time.process_time()
+    await asyncio.gather(*(buyer_loop() for _ in range(CONCURRENCY)))
+    cpu = time.process_time() - cpu
+    gc.callbacks.remove(timing)
+    await rt.stop()
+    return {"updates": done, "cpu_us_per_update": round(cpu / done * 1e6, 1),
+            "gc_us_per_update": round(gc_cpu / done * 1e6, 1), "gc_collections": collections}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", default=str(Path(__file__).resolve().parent.parent))
+    parser.add_argument("--buyers", type=int, default=1000)
+    args = parser.parse_args()
+    sys.path[:0] = [args.tree, str(Path(args.tree) / "bench")]
+    print(json.dumps({"tree": args.tree, **asyncio.run(run(args.buyers))}))
+
+
+if __name__ == "__main__":
+    main()

@@ -215,7 +215,8 @@ SAMPLES: dict[str, tuple[Any, ...]] = {
     "due_date": ("09/07/2026",), "net_days": (30,),
     "buyer_kind": ("new", "returning", "vip", ""), "tier": ("gold", "diamond", "silver", "bronze"),
     "low_stock": (True, False), "prepaid": (False, True), "last_product": (_PRODUCT,),
-    "badges": (["first_buyer", "first_today", "fast_payer", "loyal", "verified"], []), "suggestion": ({**_PRODUCT, "code": "SAC2"},),
+    "badges": (["first_buyer", "first_today", "fast_payer", "loyal", "verified"], []),
+    "suggestion": ({**_PRODUCT, "code": "SAC2"},),
     "suggestion_reason": ("bought_together", "same_tag"),
     # any slot or setting a dialog declares reads as a number in checks (a wording may format it as money)
     "slots": (SlotView({}, default=2),), "settings": (SlotView({}, default=50),),

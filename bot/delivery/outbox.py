@@ -53,6 +53,11 @@ HOLD_STEP = 0.001
 BLOCK_GRACE = 30.0
 
 
+def _claim_key(entry: OutboxEntry) -> str:
+    """The claim of one version of an entry: every write that leaves it pending must make a new version."""
+    return f"outbox:{entry.id}:{entry.attempts}:{entry.next_attempt_at!r}"
+
+
 @dataclass
 class _Route:
     """Where one attempt goes: the provider, its sender, and the breaker to tell about the outcome."""
@@ -201,15 +206,18 @@ class Delivery:
 
     async def _hold(self, entries: list[OutboxEntry], after: float) -> None:
         """Leave entries pending until just after `after`, in their order, for a later sweep."""
+        until = after + HOLD_STEP
         for entry in entries:
             try:
+                if entry.next_attempt_at >= until:
+                    # Not due before then anyway: nothing to move. Claiming it would spend the claim of the very
+                    # version left in the store, and no process could send it before the claim expired.
+                    continue
                 # Holding is handling: only the claimant of this version may move it. Another process may be
                 # sending it, and marking it pending after that send would send it a second time.
-                if await self.coordinator.seen(f"outbox:{entry.id}:{entry.attempts}:{entry.next_attempt_at!r}",
-                                               ttl=CLAIM_TTL):
+                if await self.coordinator.seen(_claim_key(entry), ttl=CLAIM_TTL):
                     continue
-                await self.store.mark_outbox(entry.id, "pending", attempts=entry.attempts,
-                                             next_attempt_at=max(after + HOLD_STEP, entry.next_attempt_at),
+                await self.store.mark_outbox(entry.id, "pending", attempts=entry.attempts, next_attempt_at=until,
                                              error=entry.error)
             except Exception:
                 log.exception("could not hold entry=%s behind an earlier reply", entry.id)
@@ -235,6 +243,10 @@ class Delivery:
     async def _leave_pending(self, entry: OutboxEntry, attempts: int, next_attempt_at: float,
                              error: str | None) -> None:
         """Keep an entry in the outbox for a later try; the replies after it in its conversation wait."""
+        if attempts == entry.attempts and next_attempt_at == entry.next_attempt_at:
+            # Written back unchanged (a "retry after 0" on a clock that has not moved), the version would keep
+            # the claim just spent on it: a moment later makes it a new version that a sweep can claim.
+            next_attempt_at += HOLD_STEP
         await self.store.mark_outbox(entry.id, "pending", attempts=attempts, next_attempt_at=next_attempt_at,
                                      error=error)
         self._held[entry.id] = next_attempt_at
@@ -246,6 +258,11 @@ class Delivery:
         if entry.provider not in UNCLAIMED_PROVIDERS:
             claimed = await self._claim(entry, policy)
             if claimed is None:
+                blocked = self._blocked.get(entry.conversation_id)
+                if blocked is not None and blocked[0] == entry.id:
+                    # A version already handled (a sweep read the store before its retry was written): the reply
+                    # still waits for that retry, and so do the ones after it.
+                    self._held[entry.id] = blocked[1]
                 return None
             prepaid = claimed
         attempts = entry.attempts + 1
@@ -264,7 +281,7 @@ class Delivery:
         """Claim this version of the entry: None if it was claimed before (by a sweep racing a submit, or
         another process). True when the tokens of its provider's buckets came with the claim, in the same
         Redis call; not when this process already queues for one of them (those queued go first)."""
-        key = f"outbox:{entry.id}:{entry.attempts}:{entry.next_attempt_at!r}"
+        key = _claim_key(entry)
         buckets = self._buckets(entry, entry.provider, policy)
         if not buckets or any(bucket in self._gates for bucket, _ in buckets):
             return None if await self.coordinator.seen(key, ttl=CLAIM_TTL) else False

@@ -197,8 +197,10 @@ class EmbeddedStore(Store):
         if turn.conversation is not None:
             c = turn.conversation
             if turn.expected_version is not None:
-                row = self._x("SELECT body FROM conversations WHERE id = ?", (c.id,)).fetchone()
-                stored = Conversation.model_validate_json(row[0]).version if row else 0
+                # The version alone, read by SQLite: parsing the whole stored conversation cost more.
+                row = self._x("SELECT json_extract(body, '$.version') FROM conversations WHERE id = ?",
+                              (c.id,)).fetchone()
+                stored = int(row[0] or 0) if row else 0
                 if stored != turn.expected_version:
                     # No conversation id in the message: it holds the buyer's address.
                     raise ConflictError(f"conversation is at version {stored}, the turn expected "
@@ -406,6 +408,12 @@ class EmbeddedStore(Store):
                        "ORDER BY json_extract(body, '$.created_at') DESC LIMIT ?", (vendor_id, since, limit)).fetchall()
         return [Order.model_validate_json(r[0]) for r in reversed(rows)]
 
+    async def vendor_paid_totals(self, vendor_id: str, since: float = 0.0) -> tuple[int, int]:
+        row = self._x("SELECT COUNT(*), COALESCE(SUM(json_extract(body, '$.unit_price') * "
+                      "json_extract(body, '$.quantity')), 0) FROM orders WHERE json_extract(body, '$.vendor_id') = ? "
+                      "AND json_extract(body, '$.created_at') >= ? AND status = 'paid'", (vendor_id, since)).fetchone()
+        return int(row[0]), int(row[1])
+
     async def transition_order(
         self, order_id: str, from_statuses: Iterable[OrderStatus], to_status: OrderStatus, **fields: object
     ) -> Order | None:
@@ -430,8 +438,9 @@ class EmbeddedStore(Store):
         row = self._x("SELECT body FROM payments WHERE id = ?", (payment_id,)).fetchone()
         return Payment.model_validate_json(row[0]) if row else None
 
-    async def pending_payments(self, created_before: float, limit: int = 100) -> list[Payment]:
-        rows = self._x("SELECT body FROM payments WHERE status = 'pending'").fetchall()
+    async def pending_payments(self, created_before: float, limit: int = 100, status: str = "pending"
+                               ) -> list[Payment]:
+        rows = self._x("SELECT body FROM payments WHERE status = ?", (status,)).fetchall()
         pending = sorted((Payment.model_validate_json(r[0]) for r in rows), key=lambda p: p.created_at)
         return [p for p in pending if p.created_at < created_before][:limit]
 

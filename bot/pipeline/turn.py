@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.buyers import plain_channel, plain_reply
 from bot.commerce import Services
 from bot.delivery.outbox import Delivery
 from bot.delivery.policy import is_phone
@@ -15,7 +16,7 @@ from bot.vendors import Vendor
 from channels import Contact, Event, Reply
 from channels.twilio import render_text as render_sms
 from channels.twilio import segments as sms_segments
-from dialogs import Turn
+from dialogs import Turn, choices
 from dialogs.turn import HANDOFF_REASON_SLOT, HANDOFF_SLOT
 from storage import Conversation, Message, OutboxEntry, Store, Timer, TurnWrite
 
@@ -51,6 +52,8 @@ class TurnBuilder:
         self.base_url = ""  # set by the runtime from its settings: links to documents
         # Set by the runtime: STOP / START handled by the campaigns (replies, or None for the dialog).
         self.consent: Callable[[Event, str], Awaitable[list[Reply] | None]] | None = None
+        # Set by bot/live: the vendor's desk, which answers every event from a vendor's own number.
+        self.vendor_desk: Any = None
 
     def new_conversation(self, event: Event) -> Conversation:
         vendor = self.vendors.get(event.vendor_id)
@@ -86,12 +89,20 @@ class TurnBuilder:
             conv.last_inbound_at = event.received_at
             if event.contact.name and event.contact != conv.contact:
                 conv.contact = event.contact
+        if self.vendor_desk is not None and self.vendor_desk.is_vendor(vendor, event):
+            answer = await self.vendor_desk.handle(vendor, event, now)  # a command, never a buyer turn
+            conv.updated_at, conv.version = now, conv.version + 1
+            write.conversation = conv
+            add_outbound(write, conv, event, answer.replies)
+            write.timers.extend(answer.timers)
+            return write
         consent = await self.consent(event, conv.locale) if self.consent is not None else None
         if consent is not None:  # an opt-out or opt-in, honoured even during a handoff; the dialog stays put
             write.conversation = conv
             add_outbound(write, conv, event, consent, tag="consent")
             return write
-        event = self._numbered_choice(conv, event)
+        numbered = conv.channel in NUMBERED_CHANNELS or conv.provider in NUMBERED_PROVIDERS
+        event = choices.as_tap(conv.slots, event, numbered=numbered)  # "devis", or "2" on SMS, taps that button
         # While a human owns the conversation the bot answers no buyer message, but system turns
         # (payment confirmed, reminder, expiry) still run: the order must not be left behind.
         if (conv.handoff and event.kind != "system") or \
@@ -107,7 +118,8 @@ class TurnBuilder:
             trigger = parse["intent"]["name"]
         turn = Turn(
             state=conv.state, slots=dict(conv.slots), event=event, parse=parse,
-            services=Services(self.store, vendor, self.psp, conv.id, now, base_url=self.base_url),
+            services=Services(self.store, vendor, self.psp, conv.id, now, base_url=self.base_url,
+                              live=self.vendor_desk),
         )
         await vendor.dialog.step(turn, trigger, is_button=event.kind == "postback")
         conv.state, conv.slots = turn.state, turn.slots
@@ -119,6 +131,8 @@ class TurnBuilder:
         write.conversation = conv
         variables = self._variables(vendor, conv, event, turn)
         replies = [vendor.messages.render(key, conv.locale, variables) for key in turn.says]
+        if plain_channel(vendor.settings, conv.channel):  # SMS, or a channel the vendor marked slow
+            replies = [plain_reply(r) for r in replies]
         if conv.channel in DOCUMENT_CHANNELS:
             for i, reply in enumerate(replies):
                 attachment = turn.attachments.get(i)
@@ -129,15 +143,7 @@ class TurnBuilder:
             # What each SMS will cost, recorded with the reply in the transcript.
             for reply in replies:
                 reply.data["sms_segments"] = sms_segments(render_sms(reply))
-        if conv.channel in NUMBERED_CHANNELS or conv.provider in NUMBERED_PROVIDERS:
-            offered = [r for r in replies if r.buttons or r.list_sections]
-            if offered:
-                last = offered[-1]
-                conv.slots["_choices"] = [b.id for b in last.buttons] + [
-                    row.id for section in last.list_sections for row in section.rows
-                ]
-            else:
-                conv.slots.pop("_choices", None)
+        choices.remember(conv.slots, replies)
         # A reply to the buyer's own message goes back where it came from; only system turns
         # (payment, reminder, expiry) look for the channel the buyer last wrote on.
         reply_conv = await self._notification_target(conv, replies) if event.kind == "system" else conv
@@ -157,6 +163,8 @@ class TurnBuilder:
         add_outbound(write, reply_conv, event, replies)
         for n in turn.notifications:
             note = vendor.messages.render(n.key, vendor.config.locale, {**variables, **n.variables})
+            if self.vendor_desk is not None:
+                note = self.vendor_desk.extend_note(vendor, n.variables, note)  # live totals, low stock
             target = Contact(address=n.address)
             notify_conv = Conversation(
                 id=f"{vendor.id}:{n.channel}:{n.address}", vendor_id=vendor.id, channel=n.channel,
@@ -191,15 +199,6 @@ class TurnBuilder:
             if self.delivery.can_send(linked.provider, linked.vendor_id):
                 return linked
         return conv
-
-    @staticmethod
-    def _numbered_choice(conv: Conversation, event: Event) -> Event:
-        """On a channel without buttons, "2" means the second choice of the last reply."""
-        choices = conv.slots.get("_choices")
-        text = (event.text or "").strip()
-        if event.kind == "message" and choices and text.isdigit() and 1 <= int(text) <= len(choices):
-            return event.model_copy(update={"kind": "postback", "payload": choices[int(text) - 1]})
-        return event
 
     def _variables(self, vendor: Vendor, conv: Conversation, event: Event, turn: Turn) -> dict[str, Any]:
         cfg = vendor.config

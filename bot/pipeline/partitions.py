@@ -54,6 +54,9 @@ class PartitionWorker:
         self._loops: list[asyncio.Task[None]] = []
         self._queued = 0
         self._changed = asyncio.Event()
+        # Partitions of the read in flight: a blocked XREADGROUP still hands their new entries to this
+        # consumer, so they are released only once it has returned and its entries have been run.
+        self._reading: frozenset[int] = frozenset()
 
     @property
     def busy(self) -> int:
@@ -156,9 +159,14 @@ class PartitionWorker:
         """Stop reading `extra` partitions; each is released once its queued work is done."""
         for lease in sorted(self.leases.values(), key=lambda lease: len(lease.inflight))[:extra]:
             lease.draining = True
-            if not lease.inflight:
+        self._release_drained()
+
+    def _release_drained(self) -> None:
+        """Release the given-back partitions with no queued work that no read in flight still covers."""
+        for lease in list(self.leases.values()):
+            if lease.draining and not lease.inflight and lease.partition not in self._reading:
                 self.leases.pop(lease.partition, None)
-                await self.bus.release_lease(lease)
+                self._spawn(self._release(lease))
 
     def _drop(self, lease: Lease, why: str) -> None:
         lease.lost = True
@@ -176,6 +184,7 @@ class PartitionWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), READ_BLOCK_MS / 1000)
                 continue
+            self._reading = frozenset(cursors)
             try:
                 entries = await self.bus.read(cursors, READ_COUNT, READ_BLOCK_MS)
                 failures = 0
@@ -189,8 +198,11 @@ class PartitionWorker:
                         await self.bus.ensure_groups()
                 await asyncio.sleep(min(2.0, 0.05 * 2 ** min(failures, 6)))
                 continue
+            finally:
+                self._reading = frozenset()
             for entry in entries:
                 self._accept(entry)
+            self._release_drained()
 
     def _accept(self, entry: Entry) -> None:
         lease = self.leases.get(entry.partition)
@@ -257,9 +269,8 @@ class PartitionWorker:
         if lease is None:
             return
         lease.inflight.discard(entry.id)
-        if lease.draining and not lease.inflight:
-            self.leases.pop(lease.partition, None)
-            self._spawn(self._release(lease))
+        if lease.draining:
+            self._release_drained()
         if self._queued < MAX_QUEUED:
             self._changed.set()
 

@@ -140,10 +140,6 @@ def most_in_a_second(times: list[float]) -> int:
     return most
 
 
-# Known to fail now and then (1 run in 7-10 on the loaded dev machine, 2026-12-06), no longer in the outbox: a
-# buyer's first update, acknowledged with 200, reached its partition's stream only through the 60 s re-append
-# of unprocessed events, so its reply came after the next ones (issue 11 notes). Not strict, so CI reports it.
-@pytest.mark.xfail(reason="a buyer's first update sometimes runs only after the 60 s re-append", strict=False)
 async def test_a_provider_refusing_for_10_s_gets_every_reply_once_in_order_at_the_configured_pace(
     cluster: tuple[list[Palabre], FlakyBotApi],
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,6 @@ from storage import Message, OutboxEntry, TurnWrite
 from storage.coordination import RedisCoordinator
 from storage.embedded import EmbeddedStore
 from tests.conftest import eventually, free_port, plain, serving
-from tests.redis_server import start_redis
 
 CHAT = "5550001"
 CONVERSATION = f"shop:telegram:{CHAT}"
@@ -49,16 +48,6 @@ class SlowFirstBotApi:
 
 
 @pytest.fixture
-def redis_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    url, stop = start_redis()
-    try:
-        yield url
-    finally:
-        stop()
-
-
-@pytest.fixture
 async def bot_api() -> AsyncIterator[SlowFirstBotApi]:
     api = SlowFirstBotApi()
     app = web.Application()
@@ -74,7 +63,7 @@ def entry(n: int, text: str) -> OutboxEntry:
 
 
 async def test_a_reply_sent_by_one_process_is_not_put_back_and_sent_again_by_another_holding_it(
-    tmp_path: Path, redis_url: str, bot_api: SlowFirstBotApi,
+    tmp_path: Path, own_redis: str, bot_api: SlowFirstBotApi,
 ) -> None:
     store = EmbeddedStore(tmp_path / "data")
     await store.start()
@@ -83,7 +72,7 @@ async def test_a_reply_sent_by_one_process_is_not_put_back_and_sent_again_by_ano
         Message(id=e.id, conversation_id=CONVERSATION, direction="out", text=e.reply.text, reply=e.reply,
                 event_id="ev1") for e in (first, second)]))
     sender = telegram.make_sender(telegram.Config(bot_token="1:t", webhook_secret="s", api_base_url=bot_api.base))
-    coordinators = [RedisCoordinator(redis_url), RedisCoordinator(redis_url)]
+    coordinators = [RedisCoordinator(own_redis), RedisCoordinator(own_redis)]
     one, other = (Delivery(store, {"telegram": sender}, Metrics(), coordinator=c) for c in coordinators)
     try:
         # One process holds both replies and is stuck on the first; the other's sweep sends the second meanwhile.

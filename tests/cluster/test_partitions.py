@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from aiohttp import web
 
 from bot.pipeline.courtesy import HOLD_ON
 from tests.conftest import MONGO_KIND, ROOT, free_port, mongo_test_uri, plain, serving
-from tests.redis_server import start_redis
 
 pytestmark = pytest.mark.skipif(
     MONGO_KIND == "mongomock",
@@ -126,17 +125,6 @@ class Palabre:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def own_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A redis-server of this test's own, even when the suite shares one (REDIS_URL)."""
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    url, stop = start_redis()
-    try:
-        yield url
-    finally:
-        stop()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from tests.cluster.test_partitions import (
     SECRET,
     TOKEN,
     Palabre,
-    own_redis,  # noqa: F401 (a fixture)
     post,
     update,
 )
@@ -98,7 +97,7 @@ def write_vendor(directory: Path, api: FlakyBotApi) -> None:
 
 @pytest.fixture
 async def cluster(
-    tmp_path: Path, own_redis: str,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path, own_redis: str,
 ) -> AsyncIterator[tuple[list[Palabre], FlakyBotApi]]:
     api = FlakyBotApi()
     write_vendor(tmp_path / "vendors", api)

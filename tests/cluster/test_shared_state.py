@@ -22,7 +22,7 @@ from tests.channels.test_meta import PNID, SECRET, VERIFY_TOKEN, envelope, graph
 from tests.channels.test_wasender import API_KEY, FakeWasender
 from tests.channels.test_wasender import SECRET as WASENDER_SECRET
 from tests.cluster.support import palabre_env
-from tests.cluster.test_partitions import Palabre, own_redis  # noqa: F401 (a fixture)
+from tests.cluster.test_partitions import Palabre
 from tests.conftest import MONGO_KIND, ROOT, free_port, serving
 
 pytestmark = pytest.mark.skipif(
@@ -109,7 +109,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def test_meta_seen_down_by_one_process_sends_every_process_to_wasender(
-    tmp_path: Path, own_redis: str, http: aiohttp.ClientSession,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path, own_redis: str, http: aiohttp.ClientSession,
 ) -> None:
     graph = GraphApi(lambda body: (500, graph_error(1, "An unknown error occurred")))
     wasender = FakeWasender()
@@ -139,7 +139,7 @@ async def test_meta_seen_down_by_one_process_sends_every_process_to_wasender(
 
 
 async def test_a_window_meta_closed_in_one_process_is_closed_in_the_next(
-    tmp_path: Path, own_redis: str, http: aiohttp.ClientSession,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path, own_redis: str, http: aiohttp.ClientSession,
 ) -> None:
     # Meta says the buyer's window is closed (131047) although our record says it is open.
     graph = GraphApi(lambda body: None if body["type"] == "template" else (
@@ -167,7 +167,7 @@ async def test_a_window_meta_closed_in_one_process_is_closed_in_the_next(
 
 
 async def test_numbers_imported_on_one_process_reach_the_other_processes_vendors(
-    tmp_path: Path, own_redis: str, http: aiohttp.ClientSession,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path, own_redis: str, http: aiohttp.ClientSession,
 ) -> None:
     wasender = FakeWasender()
     wasender_app = web.Application()

@@ -22,7 +22,6 @@ from tests.cluster.test_partitions import (
     FakeBotApi,
     Palabre,
     kind,
-    own_redis,  # noqa: F401 (a fixture)
     update,
     write_vendor,
 )
@@ -54,7 +53,7 @@ async def send(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> t
 
 @pytest.fixture
 async def sale(
-    tmp_path: Path, own_redis: str,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path, own_redis: str,
 ) -> AsyncIterator[tuple[list[Palabre], FakeBotApi, PrivateFerretDB, str]]:
     api = FakeBotApi()
     write_vendor(tmp_path / "vendors", api)

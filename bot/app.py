@@ -10,7 +10,7 @@ from bot import live, modes, reload
 from bot.buyers import api as buyers_api
 from bot.campaigns import api as campaigns_api
 from bot.dashboard import api as dashboard_api
-from bot.http import BODY_LIMIT, ApiError, admin, checkout, json_errors, simulator, webhooks
+from bot.http import BODY_LIMIT, ApiError, admin, assets, checkout, json_errors, simulator, webhooks
 from bot.http import catalogue as catalogue_admin
 from bot.http import dead_letters as dead_letters_api
 from bot.http import refunds as refunds_api
@@ -64,6 +64,7 @@ def create_app(runtime: Runtime) -> web.Application:
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
         web.get("/metrics", metrics),
+        *assets.routes(),  # the pages' shared scripts (bot/static/*.js)
         # Development tools are absent in production (404), not merely refused: see bot/modes.py.
         *(simulator.routes() if modes.serves_simulator(settings) else []),
         *webhooks.routes(),

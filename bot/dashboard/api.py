@@ -31,7 +31,7 @@ from bot.vendors import Vendor
 from locales import normalise
 
 PAGE = (Path(__file__).parent.parent / "static" / "dashboard.html").read_text(encoding="utf-8")
-HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; script-src 'unsafe-inline'; "
+HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; script-src 'unsafe-inline' 'self'; "
                                       "style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
            "Referrer-Policy": "no-referrer"}
 MAX_DAYS = 31  # how far back `since` may reach: a month of orders is what one snapshot may read

@@ -54,7 +54,7 @@ class Bictorys(HttpGateway[BictorysPsp]):
         payment_type = PAYMENT_TYPES.get(req.method)
         # the same Request-Id for the same payment: a retried call can be recognised by the provider
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"palabre:{req.order_ref}"))
-        status, answer = await self.client.call(
+        status, answer = await self.call(
             "POST", "/pay/v1/charges", body=body, params={"payment_type": payment_type} if payment_type else None,
             headers={"X-Api-Key": self.config.api_key, "Request-Id": request_id},
         )
@@ -94,8 +94,8 @@ class Bictorys(HttpGateway[BictorysPsp]):
 
     async def fetch_status(self, provider_ref: str, order_ref: str | None = None) -> PaymentState:
         # The full transaction carries amount and reference; /status carries neither.
-        status, answer = await self.client.call("GET", f"/pay/v1/transactions/{provider_ref}",
-                                                headers={"X-Api-Key": self.config.secret_key})
+        status, answer = await self.call("GET", f"/pay/v1/transactions/{provider_ref}",
+                                         headers={"X-Api-Key": self.config.secret_key})
         if status == 404:
             return PaymentState.unpaid(provider_ref)
         if status != 200 or not isinstance(answer, dict):
@@ -113,8 +113,8 @@ class Bictorys(HttpGateway[BictorysPsp]):
 
     async def refund(self, provider_ref: str, key: str) -> bool:
         # asynchronous at Bictorys (202); the outcome comes later as a `refund` webhook
-        status, _ = await self.client.call("PUT", f"/pay/v1/transactions/{provider_ref}/refund",
-                                           headers={"X-Api-Key": self.config.secret_key, "Request-Id": key})
+        status, _ = await self.call("PUT", f"/pay/v1/transactions/{provider_ref}/refund",
+                                    headers={"X-Api-Key": self.config.secret_key, "Request-Id": key})
         return status in (200, 202)
 
 

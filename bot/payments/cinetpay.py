@@ -61,7 +61,7 @@ class Cinetpay(HttpGateway[CinetpayPsp]):
             body["customer_name"] = req.buyer_name
         if req.buyer_phone:
             body["customer_phone_number"] = req.buyer_phone
-        status, answer = await self.client.call("POST", "/v2/payment", body=body, headers={})
+        status, answer = await self.call("POST", "/v2/payment", body=body)
         data = answer.get("data") if isinstance(answer, dict) else None
         # success is code "201" in the body, whatever the HTTP status
         if not isinstance(data, dict) or str(answer.get("code")) != "201":
@@ -90,8 +90,8 @@ class Cinetpay(HttpGateway[CinetpayPsp]):
                             order_ref=ref, status_hint=hint, body_authenticated=True)
 
     async def fetch_status(self, provider_ref: str, order_ref: str | None = None) -> PaymentState:
-        status, answer = await self.client.call(
-            "POST", "/v2/payment/check", body={**self._account(), "transaction_id": provider_ref}, headers={})
+        status, answer = await self.call(
+            "POST", "/v2/payment/check", body={**self._account(), "transaction_id": provider_ref})
         data = answer.get("data") if isinstance(answer, dict) else None
         if status != 200 or not isinstance(answer, dict):
             raise ProviderError(f"cinetpay check failed: {status}", status=status)

@@ -54,7 +54,7 @@ class Flutterwave(HttpGateway[FlutterwavePsp]):
         options = self.config.payment_options or OPTIONS.get(req.method)
         if options:
             body["payment_options"] = options
-        status, answer = await self.client.call("POST", "/v3/payments", body=body, headers=self._auth())
+        status, answer = await self.call("POST", "/v3/payments", body=body)
         data = answer.get("data") if isinstance(answer, dict) else None
         if status != 200 or not isinstance(data, dict) or answer.get("status") != "success":
             raise ProviderError(f"flutterwave refused the payment: {status} {_message(answer)}", status=status)
@@ -86,8 +86,7 @@ class Flutterwave(HttpGateway[FlutterwavePsp]):
 
     async def _transaction(self, tx_ref: str) -> dict[str, Any] | None:
         """The transaction Flutterwave holds for our reference; None while the buyer has not paid."""
-        status, answer = await self.client.call("GET", "/v3/transactions/verify_by_reference",
-                                                params={"tx_ref": tx_ref}, headers=self._auth())
+        status, answer = await self.call("GET", "/v3/transactions/verify_by_reference", params={"tx_ref": tx_ref})
         if status in (400, 404):  # "No transaction was found for this id"
             return None
         data = answer.get("data") if isinstance(answer, dict) else None
@@ -113,8 +112,8 @@ class Flutterwave(HttpGateway[FlutterwavePsp]):
         data = await self._transaction(provider_ref)
         if data is None or data.get("id") is None:
             return False
-        status, answer = await self.client.call("POST", f"/v3/transactions/{data['id']}/refund", body={},
-                                                headers={**self._auth(), "X-Idempotency-Key": key})
+        status, answer = await self.call("POST", f"/v3/transactions/{data['id']}/refund", body={},
+                                         headers={"X-Idempotency-Key": key})
         return status == 200 and isinstance(answer, dict) and answer.get("status") == "success"
 
 

@@ -55,7 +55,7 @@ class Paydunya(HttpGateway[PaydunyaPsp]):
             "custom_data": {"order_ref": req.order_ref},
             "actions": {"cancel_url": req.cancel_url, "return_url": req.success_url, "callback_url": req.notify_url},
         }
-        status, answer = await self.client.call("POST", "/checkout-invoice/create", body=body, headers=self._auth())
+        status, answer = await self.call("POST", "/checkout-invoice/create", body=body)
         if status != 200 or not isinstance(answer, dict) or answer.get("response_code") != "00":
             text = answer.get("response_text") if isinstance(answer, dict) else ""
             raise ProviderError(f"paydunya refused the invoice: {status} {str(text)[:200]}", status=status)
@@ -82,8 +82,7 @@ class Paydunya(HttpGateway[PaydunyaPsp]):
         )
 
     async def fetch_status(self, provider_ref: str, order_ref: str | None = None) -> PaymentState:
-        status, answer = await self.client.call("GET", f"/checkout-invoice/confirm/{provider_ref}",
-                                                headers=self._auth())
+        status, answer = await self.call("GET", f"/checkout-invoice/confirm/{provider_ref}")
         if status != 200 or not isinstance(answer, dict) or answer.get("response_code") != "00":
             raise ProviderError(f"paydunya confirm failed: {status}", status=status)
         invoice = answer.get("invoice") if isinstance(answer.get("invoice"), dict) else {}

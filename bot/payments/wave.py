@@ -53,7 +53,7 @@ class Wave(HttpGateway[WavePsp]):
         }
         if req.buyer_phone:
             body["restrict_payer_mobile"] = req.buyer_phone  # only the buyer's own Wave account can pay
-        status, answer = await self.client.call("POST", "/v1/checkout/sessions", body=body, headers=self._auth())
+        status, answer = await self.call("POST", "/v1/checkout/sessions", body=body)
         if status != 200 or not isinstance(answer, dict):
             message = answer.get("message") if isinstance(answer, dict) else ""
             raise ProviderError(f"wave refused the session: {status} {str(message)[:200]}", status=status)
@@ -96,7 +96,7 @@ class Wave(HttpGateway[WavePsp]):
             raise InvalidWebhook("no v1 of Wave-Signature matches")
 
     async def fetch_status(self, provider_ref: str, order_ref: str | None = None) -> PaymentState:
-        status, answer = await self.client.call("GET", f"/v1/checkout/sessions/{provider_ref}", headers=self._auth())
+        status, answer = await self.call("GET", f"/v1/checkout/sessions/{provider_ref}")
         if status == 404:
             return PaymentState.unpaid(provider_ref)
         if status != 200 or not isinstance(answer, dict):
@@ -107,10 +107,10 @@ class Wave(HttpGateway[WavePsp]):
         )
 
     async def cancel(self, provider_ref: str) -> bool:
-        status, _ = await self.client.call("POST", f"/v1/checkout/sessions/{provider_ref}/expire", headers=self._auth())
+        status, _ = await self.call("POST", f"/v1/checkout/sessions/{provider_ref}/expire")
         return status == 200
 
     async def refund(self, provider_ref: str, key: str) -> bool:
         # full refunds only, and idempotent at Wave: the session itself is the key
-        status, _ = await self.client.call("POST", f"/v1/checkout/sessions/{provider_ref}/refund", headers=self._auth())
+        status, _ = await self.call("POST", f"/v1/checkout/sessions/{provider_ref}/refund")
         return status == 200

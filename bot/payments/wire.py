@@ -101,5 +101,15 @@ class HttpGateway(Gateway, Generic[AccountT]):
         self.config = config
         self.client = JsonClient(self.name, config.base_url)
 
+    def _auth(self) -> dict[str, str]:
+        """The headers that authenticate every call of this account; none where the body carries the keys."""
+        return {}
+
+    async def call(self, method: str, path: str, *, headers: Mapping[str, str] | None = None, body: Any = None,
+                   params: Mapping[str, str] | None = None) -> tuple[int, Any]:
+        """One call as this account (`JsonClient.call`): the `_auth` headers, then the call's own."""
+        return await self.client.call(method, path, headers={**self._auth(), **(headers or {})}, body=body,
+                                      params=params)
+
     async def close(self) -> None:
         await self.client.close()

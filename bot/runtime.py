@@ -66,6 +66,24 @@ def make_store(settings: Settings, *, serving: bool = False) -> Store:
     return EmbeddedStore(settings.data_dir)
 
 
+def server_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
+    """The event loop the server runs on: uvloop unless `choice` is "asyncio" (PALABRE_LOOP); "auto" falls
+    back to asyncio's where uvloop is not installed (Windows). uvloop's loop is libuv in C: the webhook
+    intake and the provider calls cost less CPU per update (bench/RESULTS.md, docs/decisions.md)."""
+    loop: asyncio.AbstractEventLoop | None = None
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            loop = uvloop.new_event_loop()
+    loop = loop or asyncio.new_event_loop()
+    log.debug("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
+    return loop
+
+
 def cluster_name(settings: Settings) -> str:
     """Processes share work when they share a store: its name keys their streams, so two deployments (or
     test runs) on one Redis never run each other's events."""

@@ -14,6 +14,8 @@ def _default_vendors_dir() -> str:
 
 
 ENVIRONMENTS = ("development", "production")
+# The server's event loop: uvloop where it is installed (Linux, macOS), else asyncio's; see docs/decisions.md.
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Settings:
     # updates are not atomic across connections (FerretDB v1, CI's stand-in); MongoDB needs none.
     stock_lock: bool = False
     log_level: str = "WARNING"
+    event_loop: str = "auto"
     # Bearer token of the /api/admin routes; without it the admin API is off.
     admin_token: str | None = field(default=None, repr=False)
     # A Wasender personal access token (account-level, not a session's API key): it is what Wasender's
@@ -64,6 +67,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
             raise ValueError(f"PALABRE_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.environment!r}")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(f"PALABRE_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
 
     @property
     def production(self) -> bool:
@@ -98,6 +103,7 @@ class Settings:
             ("lease_ttl", float, "PALABRE_LEASE_TTL"),
             ("stock_lock", lambda v: v.strip().lower() in ("1", "true", "yes", "on"), "PALABRE_STOCK_LOCK"),
             ("log_level", str, "PALABRE_LOG_LEVEL"),
+            ("event_loop", lambda v: v.strip().lower(), "PALABRE_LOOP"),
             ("admin_token", str, "PALABRE_ADMIN_TOKEN"),
             ("wasender_access_token", str, "PALABRE_WASENDER_ACCESS_TOKEN"),
             ("wasender_api_base_url", str, "PALABRE_WASENDER_API_BASE_URL"),

@@ -8,18 +8,21 @@ import json
 from collections import OrderedDict
 from typing import Any
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import PermanentSendError, SendError
 from channels.events import Contact, Event, Location, Media
 from channels.replies import Reply
+from channels.telegram_client import BotApiClient
 from channels.text import split_text
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_API_BASE = "https://api.telegram.org"
 TEXT_LIMIT = 4096
+SEND_TIMEOUT = 20.0  # seconds for one Bot API call, connecting included
 PROGRESS_SIZE = 1000  # long replies whose first pieces went out, remembered for their retry
+_SENT = b'{"ok":true,"result":{"message_id":'  # how the Bot API's answer to a send starts
+_TRUE = b'{"ok":true,"result":true}'  # its answer to answerCallbackQuery and setWebhook
 # Telegram commands a buyer can type, mapped to the intents the dialogs know.
 COMMANDS = {"start": "start", "help": "help", "aide": "help", "menu": "menu", "annuler": "cancel",
             "cancel": "cancel", "contact": "human", "rdv": "appointment"}
@@ -32,7 +35,7 @@ class Config(BaseModel):
 
     bot_token: str = Field(min_length=1, repr=False)
     webhook_secret: str = Field(pattern=r"^[A-Za-z0-9_-]{1,256}$", repr=False)
-    api_base_url: str = DEFAULT_API_BASE
+    api_base_url: str = Field(DEFAULT_API_BASE, pattern=r"^https?://[^/?#\s]+")
 
 
 def verify(secret: str, header: str | None) -> bool:
@@ -147,25 +150,29 @@ class TelegramSender:
     """Sends through the Bot API at `api_base` (configurable so tests point it at a local server)."""
 
     def __init__(self, token: str, api_base: str = DEFAULT_API_BASE) -> None:
-        self._base = f"{api_base.rstrip('/')}/bot{token}/"
-        self._session: aiohttp.ClientSession | None = None
+        self._client = BotApiClient(f"{api_base.rstrip('/')}/bot{token}/", timeout=SEND_TIMEOUT)
         self._progress: OrderedDict[str, list[str]] = OrderedDict()
 
     async def _call(self, method: str, body: dict[str, Any]) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=20), headers={"Content-Type": "application/json"}
-            )
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         try:
-            payload = json.dumps(body, ensure_ascii=False).encode()
-            async with self._session.post(self._base + method, data=payload) as resp:
-                status = resp.status
-                try:
-                    data = await resp.json(content_type=None)
-                except ValueError:
-                    data = {}
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, raw = await self._client.post(method, payload)
+        except (OSError, TimeoutError) as exc:
             raise SendError(f"telegram {method}: {type(exc).__name__}") from None
+        if raw.startswith(_SENT):
+            # Telegram's answer to a send begins with the new message's id: read only that, not the echo
+            # of the whole message (its text, keyboard, chat) that follows.
+            digits = raw[len(_SENT):len(_SENT) + 20].partition(b",")[0]
+            if status == 200 and digits.isdigit():
+                return {"message_id": int(digits)}
+        elif raw == _TRUE and status == 200:
+            return True
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
         if status == 200 and data.get("ok"):
             return data.get("result")
         description = str(data.get("description") or status)
@@ -199,8 +206,7 @@ class TelegramSender:
         return done[0]
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._client.close()
 
 
 def make_sender(config: Config) -> TelegramSender:

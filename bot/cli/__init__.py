@@ -45,7 +45,7 @@ def _vendors_or_exit(directory: str) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.runtime import Runtime
+    from bot.runtime import Runtime, server_loop
     from storage.embedded import StoreLocked
     from storage.mongo import StoreLeaseHeld
 
@@ -58,7 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for v in sorted(vendors):
         print(f"  simulator: {settings.base_url}/simulator/{v}", flush=True)
     try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
+                    loop=server_loop(settings.event_loop))
     except (StoreLocked, StoreLeaseHeld) as exc:
         print(f"palabre run: {exc}", file=sys.stderr)
         return 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import time
@@ -11,15 +10,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from bot.delivery.elsewhere import send_elsewhere
+from bot.delivery.pacing import Pacer
 from bot.delivery.policy import (
     NO_TEMPLATE_TEXT,
     NOT_SENDABLE,
     DeliverySettings,
-    RateLimit,
     backoff,
     can_fall_back,
     counts_as_outage,
-    is_phone,
     outside_window,
     template_reply,
     window_closed,
@@ -28,7 +27,7 @@ from bot.delivery.shared import Breaker, delivery_state
 from bot.metrics import Metrics
 from channels.base import Sender, SendError, mask_address
 from channels.replies import Reply
-from storage import Conversation, Message, OutboxEntry, Store, TurnWrite
+from storage import OutboxEntry, Store
 from storage.coordination import Coordinator, InProcessCoordinator
 
 log = logging.getLogger("palabre.delivery")
@@ -41,10 +40,6 @@ CLAIM_TTL = 300.0
 # The simulator "sends" into the transcript: sending twice is harmless, so it skips the claim.
 UNCLAIMED_PROVIDERS = frozenset({"simulator"})
 MULTI_CHANNEL_PROVIDERS = frozenset({"twilio"})
-# Per-bucket times already promised to deferred entries; past ones are dropped beyond this size.
-HORIZONS_MAX = 10_000
-# Marks the id of a reply re-sent on another of the buyer's channels: such a copy never falls back again.
-VIA = ":via:"
 # Replies held behind an earlier one come back this long after it, all at the same time: the store then
 # hands them out in the order they were written, which one conversation's replies keep, however often
 # and by whichever process they were held.
@@ -73,22 +68,6 @@ class _Route:
         if self.breaker is not None:
             await self.breaker.record(healthy=healthy, probe=self.probe)
         self.reported = True
-
-
-class _Gate:
-    """This process's queue for one token bucket: only its head asks the coordinator, in FIFO order.
-
-    The head asks for a token for everyone queued at once and leaves the extra ones in `spare` for
-    those behind it: one Redis round trip per batch instead of one per send, which under load would
-    cap a process at one send per event-loop turn.
-    """
-
-    __slots__ = ("lock", "spare", "users")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
-        self.spare = 0
 
 
 class Delivery:
@@ -129,11 +108,9 @@ class Delivery:
         self._blocked: dict[str, tuple[str, float]] = {}
         self._held: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._gates: dict[str, _Gate] = {}
-        self._limits: dict[tuple[str, str], tuple[RateLimit | None, RateLimit | None]] = {}
+        self.pacer = Pacer(self.coordinator, clock, sleep)
         # The breakers and the closed-window memory: shared through Redis when processes share a coordinator.
         self.shared = delivery_state(self.coordinator, clock)
-        self._horizons: dict[str, float] = {}
 
     def submit(self, entries: Iterable[OutboxEntry]) -> None:
         """Queue entries for sending. Entries of one conversation go out one at a time, in the order
@@ -159,6 +136,10 @@ class Delivery:
                if e.id not in self._inflight and (mine is None or mine(e))]
         self.submit(due)
         return len(due)
+
+    def policy(self, vendor_id: str) -> DeliverySettings:
+        """The vendor's delivery settings (the defaults for a vendor without any)."""
+        return self.settings.get(vendor_id, self._default)
 
     def can_send(self, provider: str, vendor_id: str) -> bool:
         """Whether this process holds a sender for `provider` on behalf of `vendor_id`."""
@@ -253,7 +234,7 @@ class Delivery:
 
     async def _deliver(self, entry: OutboxEntry) -> OutboxEntry | None:
         """Handle one version of an entry; returns the next version when it should be retried at once."""
-        policy = self.settings.get(entry.vendor_id, self._default)
+        policy = self.policy(entry.vendor_id)
         prepaid = False
         if entry.provider not in UNCLAIMED_PROVIDERS:
             claimed = await self._claim(entry, policy)
@@ -282,8 +263,8 @@ class Delivery:
         another process). True when the tokens of its provider's buckets came with the claim, in the same
         Redis call; not when this process already queues for one of them (those queued go first)."""
         key = _claim_key(entry)
-        buckets = self._buckets(entry, entry.provider, policy)
-        if not buckets or any(bucket in self._gates for bucket, _ in buckets):
+        buckets = self.pacer.buckets(entry, entry.provider, policy)
+        if not buckets or any(self.pacer.queued(bucket) for bucket, _ in buckets):
             return None if await self.coordinator.seen(key, ttl=CLAIM_TTL) else False
         wait = await self.coordinator.claim_and_take(
             key, CLAIM_TTL, [(bucket, limit.per_second, limit.burst) for bucket, limit in buckets])
@@ -303,11 +284,11 @@ class Delivery:
                 return None
             note = why or note
         deadline = self.clock() + policy.max_wait
-        for bucket, limit in [] if prepaid else self._buckets(entry, route.provider, policy):
-            wait = await self._take(bucket, limit, deadline)
+        for bucket, limit in [] if prepaid else self.pacer.buckets(entry, route.provider, policy):
+            wait = await self.pacer.take(bucket, limit, deadline)
             if wait is not None:
                 # Waiting longer would hold a task: the store keeps the entry until its turn comes.
-                await self._leave_pending(entry, entry.attempts, self._defer_until(bucket, limit, wait),
+                await self._leave_pending(entry, entry.attempts, self.pacer.defer_until(bucket, limit, wait),
                                           entry.error)
                 self.metrics.inc("palabre_replies_deferred_total")
                 return None
@@ -388,71 +369,11 @@ class Delivery:
         self.metrics.inc("palabre_replies_retried_total")
         return entry.model_copy(update={"attempts": attempts, "next_attempt_at": now, "error": str(exc)})
 
-    # rate limits
-    def _buckets(self, entry: OutboxEntry, provider: str,
-                 policy: DeliverySettings) -> list[tuple[str, RateLimit]]:
-        key = (entry.vendor_id, provider)
-        limits = self._limits.get(key)
-        if limits is None:
-            limits = self._limits[key] = policy.limits_for(provider)
-        sending, recipient = limits
-        buckets: list[tuple[str, RateLimit]] = []
-        if recipient is not None:
-            # Hashed: bucket keys live in Redis, and buyers' numbers have no business there.
-            who = hashlib.blake2b(entry.recipient.encode(), digest_size=8).hexdigest()
-            buckets.append((f"rcpt:{provider}:{entry.vendor_id}:{who}", recipient))
-        if sending is not None:
-            buckets.append((f"send:{provider}:{entry.vendor_id}", sending))
-        return buckets
-
-    def _defer_until(self, bucket: str, limit: RateLimit, wait: float) -> float:
-        """When a deferred entry comes back: after its wait, and one token after the previous one deferred
-        here on the same bucket, so a backlog returns spread out instead of all at once."""
-        now = self.clock()
-        at = max(now + wait, self._horizons.get(bucket, 0.0))
-        self._horizons[bucket] = at + 1 / limit.per_second
-        if len(self._horizons) > HORIZONS_MAX:
-            self._horizons = {b: t for b, t in self._horizons.items() if t > now}
-        return at
-
-    async def _take(self, bucket: str, limit: RateLimit, deadline: float) -> float | None:
-        """Take one token, sleeping until `deadline` at most; None once taken, else the seconds to defer."""
-        gate = self._gates.get(bucket)
-        if gate is None:
-            gate = self._gates[bucket] = _Gate()
-        if gate.users:
-            # Everyone queued ahead needs a token first: estimate the wait before joining the queue.
-            expected = gate.users / limit.per_second
-            if self.clock() + expected > deadline:
-                return expected
-        gate.users += 1
-        try:
-            async with gate.lock:
-                if gate.spare:
-                    gate.spare -= 1
-                    return None
-                while True:
-                    want = max(1, min(gate.users, limit.burst))
-                    wait = await self.coordinator.acquire_tokens(bucket, limit.per_second, limit.burst, want)
-                    if wait > 0 and want > 1:
-                        want = 1  # not enough for the whole queue: one for the head, as before
-                        wait = await self.coordinator.acquire_tokens(bucket, limit.per_second, limit.burst)
-                    if wait <= 0:
-                        gate.spare = want - 1
-                        return None
-                    if self.clock() + wait > deadline:
-                        return wait
-                    await self.sleep(wait)
-        finally:
-            gate.users -= 1
-            if gate.users == 0:
-                del self._gates[bucket]
-
     # failures
     async def _fail(self, entry: OutboxEntry, attempts: int, error: str, code: str | None = None) -> None:
         # The copy is written before the entry is marked failed: a crash in between retries the entry,
         # whose copy then has the same id, instead of losing the reply.
-        via = await self._send_elsewhere(entry)
+        via = await send_elsewhere(self, entry)
         if via is not None:
             error = f"{error}; sent via {via} instead"
         await self.store.mark_outbox(entry.id, "failed", attempts=attempts, error=error)
@@ -461,41 +382,6 @@ class Delivery:
         log.warning("send failed provider=%s vendor=%s recipient=%s code=%s attempts=%d entry=%s%s",
                     entry.provider, entry.vendor_id, mask_address(entry.recipient), code or "-", attempts,
                     entry.id, f" (sent via {via} instead)" if via else "")
-
-    async def _send_elsewhere(self, entry: OutboxEntry) -> str | None:
-        """Queue a reply that failed for good on another of the buyer's channels; returns that channel.
-
-        The buyer's conversations with the vendor under the same phone number are tried in preference
-        order (where they last wrote first), and the first one this process can send on gets one copy.
-        """
-        if VIA in entry.id or not is_phone(entry.recipient):
-            return None
-        policy = self.settings.get(entry.vendor_id, self._default)
-        for conv in await self.store.conversations_with(entry.vendor_id, entry.recipient):
-            if conv.id == entry.conversation_id or not self._reachable(conv, policy):
-                continue
-            copy_id = f"{entry.id}{VIA}{conv.channel}"
-            event_id = f"fallback:{entry.id}"
-            message = Message(id=copy_id, conversation_id=conv.id, direction="out", text=entry.reply.text,
-                              reply=entry.reply, event_id=event_id, status="queued")
-            # Times taken from the failed entry, not the clock: queued again after a crash, the copy is the
-            # same version of the same entry, so its delivery claim holds and it is not sent twice.
-            copy = OutboxEntry(id=copy_id, message_id=copy_id, conversation_id=conv.id, vendor_id=conv.vendor_id,
-                               channel=conv.channel, provider=conv.provider, recipient=conv.contact.address,
-                               reply=entry.reply, next_attempt_at=entry.created_at, created_at=entry.created_at)
-            await self.store.commit_turn(TurnWrite(event_id=event_id, messages=[message], outbox=[copy]))
-            self.metrics.inc("palabre_replies_other_channel_total")
-            self.submit([copy])
-            return conv.channel
-        return None
-
-    def _reachable(self, conv: Conversation, policy: DeliverySettings) -> bool:
-        """Whether a copy could go out in this conversation: a sender, and Meta's window open or a template."""
-        if not self.can_send(conv.provider, conv.vendor_id):
-            return False
-        if conv.provider == "meta" and conv.channel == "whatsapp" and policy.whatsapp_template is None:
-            return not outside_window(conv.last_inbound_at, self.clock(), policy.window_margin)
-        return True
 
     async def _failed(self, entry: OutboxEntry, attempts: int, exc: SendError, policy: DeliverySettings) -> None:
         if exc.retry_after is not None and not exc.permanent:

@@ -99,11 +99,14 @@ class Pipeline:
         self.backoff = backoff or Backoff()
         self.turns = TurnBuilder(store, vendors, psp, delivery, clock)
         self._queues: dict[str, deque[Event]] = {}
+        # Events this process just stored for the first time and has not run yet: no turn of theirs can be
+        # committed, so their first run skips the store's processed-check (one query per turn less).
+        self._unseen: set[str] = set()
         self._waiters: dict[str, asyncio.Future[list[Reply]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.streams = streams
         self.worker = PartitionWorker(streams, self._run_partitioned) if streams else None
-        self.intake = StreamIntake(streams, store, coordinator, self._hold_on) if streams else None
+        self.intake = StreamIntake(streams, store, coordinator, self._hold_on, self.worker) if streams else None
         self._requeuer: asyncio.Task[None] | None = None
         # Called after each committed turn (e.g. the inbox follows handoffs); they must not raise.
         self.turn_listeners: list[TurnListener] = []
@@ -127,6 +130,8 @@ class Pipeline:
             return fresh
         for event, is_new in zip(events, fresh, strict=True):
             if is_new:
+                if not self.distributed:  # with a shared store, another process may run it meanwhile
+                    self._unseen.add(event.id)
                 self._enqueue(event)
             else:
                 self.metrics.inc("palabre_events_duplicate_total")
@@ -293,7 +298,9 @@ class Pipeline:
         partitioned = lease is not None
         lock = self.coordinator.lock(key) if self.distributed and not partitioned else contextlib.nullcontext()
         async with lock:
-            if await self.store.is_processed(event.id):
+            if event.id in self._unseen:
+                self._unseen.discard(event.id)  # a retry of this turn checks again
+            elif await self.store.is_processed(event.id):
                 return await self.replies_for(event)
             write = await self.turns.build(event)
             if lease is not None and lease.lost:

@@ -119,7 +119,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     clock = FakeTime()
     # The in-process coordinator clocks its token buckets and claims with time.monotonic: the fake
     # clock must drive them too, or virtual sleeps would never refill a bucket.
-    monkeypatch.setattr(coordination, "time", SimpleNamespace(monotonic=clock))
+    monkeypatch.setattr(coordination.in_process, "time", SimpleNamespace(monotonic=clock))
     return clock
 
 

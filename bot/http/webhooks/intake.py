@@ -19,6 +19,7 @@ from channels import Event
 
 log = logging.getLogger("palabre.webhooks")
 T = TypeVar("T")
+OK_BODY = b'{"ok": true}'  # every accepted webhook's answer, serialised once
 
 
 def channel_config(rt: Runtime, vendor_id: str, provider: str, label: str) -> Any:
@@ -61,4 +62,4 @@ async def accept(rt: Runtime, events: list[Event]) -> web.Response:
     """Persist the events (durable before we acknowledge), then 200."""
     if events:
         await rt.pipeline.ingest(events)
-    return web.json_response({"ok": True})
+    return web.Response(body=OK_BODY, content_type="application/json")

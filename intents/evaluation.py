@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import yaml
 
 from intents.entities import CatalogueItem
-from intents.lexicon import INTENT_ALIASES
+from intents.lexicon import DIALOG_WORDS, INTENT_ALIASES
 from intents.normalize import normalize
 
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent / "data" / "test_catalogue.yaml"
@@ -57,7 +57,10 @@ class CatalogueSpec:
 
 
 def canonical_intent(name: str) -> str:
-    return INTENT_ALIASES.get(name, name)
+    """The label a prediction is scored as: aliases folded, and a dialog word scored as the intent a dialog
+    without that button reads (NLU-LABELS.md has no `quote`: "un devis pour 30 t-shirts" is product_info)."""
+    name = INTENT_ALIASES.get(name, name)
+    return DIALOG_WORDS.get(name, name)
 
 
 def load_items(path: str | Path) -> list[EvalItem]:

@@ -39,7 +39,7 @@ from intents.rules import RuleLayer
 DATA_DIR = Path(__file__).resolve().parent / "data"
 # Buyers mix French, English and Wolof whatever the vendor's locale, so every locale trains on all of it.
 _ALL_TRAINING = ("fr.yaml", "en.yaml", "wo.yaml", "out_of_scope.yaml", "varied.yaml", "assistant.yaml", "wo_more.yaml",
-                 "round3.yaml")
+                 "round3.yaml", "round5.yaml", "long_messages.yaml")
 TRAINING_FILES: dict[str, tuple[str, ...]] = {"fr": _ALL_TRAINING, "en": _ALL_TRAINING}
 HELD_OUT_FILES = ("test_split.yaml", "test_catalogue.yaml", "thirdparty_eval.yaml")
 
@@ -84,9 +84,14 @@ def _builtin(language: str) -> tuple[tuple[CatalogueItem, ...], tuple[tuple[str,
     return tuple(catalogue.values()), tuple(pairs), digest.hexdigest()
 
 
+def builtin_examples(language: str = "fr") -> list[tuple[str, str]]:
+    """Every built-in training example as (intent, text), as written (before augmentation)."""
+    return list(_builtin(language)[1])
+
+
 def builtin_texts(language: str = "fr") -> list[str]:
     """Every built-in training text, as written (before augmentation)."""
-    return [text for _, text in _builtin(language)[1]]
+    return [text for _, text in builtin_examples(language)]
 
 
 def _typo(text: str, rng: random.Random) -> str | None:

@@ -4,6 +4,7 @@ third-party evaluation set, and the floors CI keeps on them (figures in docs/nlu
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +18,21 @@ from intents.encoder import available
 from intents.evaluation import load_catalogue, run
 from intents.lexicon import INTENTS
 from intents.normalize import normalize
-from intents.training import DATA_DIR, HELD_OUT_FILES, TRAINING_FILES, builtin_texts
+from intents.training import DATA_DIR, HELD_OUT_FILES, TRAINING_FILES, builtin_examples, builtin_texts
 
 THIRD_PARTY = DATA_DIR / "thirdparty_eval.yaml"
 # Measured value minus a small margin: a change that makes the parser worse on held-out phrasing fails.
-CV_MACRO_F1_FLOOR = 0.74  # measured 0.757 (3 folds, threshold 0.4; 0.729 before round 3)
-CV_INTENT_F1_FLOOR = 0.55  # the weakest, out_of_scope and help, measured 0.582 and 0.631
+CV_MACRO_F1_FLOOR = 0.75  # measured 0.759 (3 folds, threshold 0.4, average-linkage groups; 0.757 in round 4)
+CV_INTENT_F1_FLOOR = 0.53  # the weakest, out_of_scope and complaint, measured 0.547 and 0.679
 TRANSFER_MACRO_F1_FLOOR = 0.70  # measured 0.724 (0.652 before round 3)
-THIRD_PARTY_MACRO_F1_FLOOR = 0.79  # measured 0.798 on 307 scored items (0.811 on 267 before round 3)
-THIRD_PARTY_ACCURACY_FLOOR = 0.83  # measured 0.837
-THIRD_PARTY_OUT_OF_SCOPE_F1_FLOOR = 0.86  # measured 0.88
+# Round 5 added 14 harder French shop chats (9 product questions): the rules path scores 0.791 on the set
+# (0.804 on the earlier 307 items, 0.798 in round 4): floors follow what is measured, minus a small margin.
+THIRD_PARTY_MACRO_F1_FLOOR = 0.78  # measured 0.791 on 321 scored items
+THIRD_PARTY_ACCURACY_FLOOR = 0.81  # measured 0.816 (0.837 on 307 in round 4)
+THIRD_PARTY_OUT_OF_SCOPE_F1_FLOOR = 0.85  # measured 0.86 (0.88 in round 4)
+# No paraphrase group may hold more than this share of an intent's examples (measured at most 17%, thanks;
+# single linkage gave 85%).
+LARGEST_GROUP_SHARE = 0.25
 
 
 def test_paraphrases_share_a_group_and_intents_never_do() -> None:
@@ -38,6 +44,18 @@ def test_paraphrases_share_a_group_and_intents_never_do() -> None:
     assert groups[0] == groups[1]
     assert groups[2] != groups[0]  # another intent, however close
     assert groups[3] != groups[0]
+
+
+def test_no_paraphrase_group_holds_most_of_an_intent() -> None:
+    # Joining every pair above 0.5 transitively put 226 of the 266 `human` examples in one group once the
+    # data grew varied: the fold holding it trained on 40 of them, and cross-validation measured that.
+    pairs = builtin_examples()
+    groups = paraphrase_groups(pairs)
+
+    sizes = Counter(zip((intent for intent, _ in pairs), groups, strict=True))
+    totals = Counter(intent for intent, _ in pairs)
+    for (intent, _), size in sizes.items():
+        assert size <= LARGEST_GROUP_SHARE * totals[intent], (intent, size, totals[intent])
 
 
 def test_cross_validation_floor_with_paraphrase_groups_kept_in_one_fold() -> None:
@@ -105,6 +123,18 @@ def test_texts_also_in_training_are_dropped_from_the_score(tmp_path: Path) -> No
     assert report["items"] == 1
     assert report["dropped_seen_in_training"] == 1
     assert normalize(seen).text in {normalize(t).text for t in builtin_texts()}
+
+
+def test_a_typed_quote_is_scored_as_the_price_question_the_guide_labels_it(tmp_path: Path) -> None:
+    # "quote" (the b2b [DEVIS] word) is no label of NLU-LABELS.md: scored as itself it was a 17th class at F1 0
+    path = tmp_path / "eval.yaml"
+    path.write_text(yaml.safe_dump([{"text": "devis", "intent": "product_info"}]), encoding="utf-8")
+    assert NluParser(load_catalogue().items, second_opinion=False).parse("devis")["intent"]["name"] == "quote"
+
+    report = json.loads(run(path, as_json=True, second_opinion=False))
+
+    assert report["accuracy"] == 1.0
+    assert set(report["per_intent"]) == {"product_info"}
 
 
 def test_cli_cross_validation(capsys: pytest.CaptureFixture[str]) -> None:

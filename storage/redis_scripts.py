@@ -130,3 +130,10 @@ for _, fields in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
 end
 return removed
 """
+
+# KEYS[1] stream; ARGV[1] group, ARGV[2..] entry ids. Acknowledges the entries and deletes them (they are in
+# the store; the stream is only the queue): one command where XACK then XDEL would be two.
+ACK_DEL_LUA = """
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+"""

@@ -8,6 +8,7 @@ fencing token (a per-partition counter bumped on each grant), so a holder that l
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import os
@@ -18,8 +19,9 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from channels import Event
 from storage.redis_batch import AutoPipeline
-from storage.redis_scripts import DEAD_CONSUMERS_LUA, LEASE_LUA, MEMBERS_LUA, RENEW_LUA, UNLOCK_LUA
+from storage.redis_scripts import ACK_DEL_LUA, DEAD_CONSUMERS_LUA, LEASE_LUA, MEMBERS_LUA, RENEW_LUA, UNLOCK_LUA
 
 __all__ = ["Entry", "Lease", "StreamBus", "partition_of"]
 
@@ -29,7 +31,10 @@ GROUP = "palabre"
 # Bounded streams: acknowledged entries are trimmed away; the cap only bites on a backlog this deep,
 # and an entry trimmed before it was read is still unprocessed in the store (see `recovery_due`).
 STREAM_MAXLEN = 100_000
+# Entry ids per acknowledging script call: Lua's unpack() takes a few thousand arguments at most.
+ACK_CHUNK = 1000
 
+@functools.lru_cache(maxsize=65_536)  # a buyer's key comes back with each of their messages
 def partition_of(key: str, partitions: int) -> int:
     """The partition of a conversation key: stable across processes and restarts (not Python's hash)."""
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
@@ -49,6 +54,10 @@ class Lease:
     draining: bool = False
     inflight: set[str] = field(default_factory=set)
     renewed: float = 0.0  # event-loop time of the last successful renewal
+    # Events this process appended to the partition, by entry id, for its own read of the entry, and the last
+    # entry id read with ">" (see PartitionWorker.appended).
+    local: dict[str, Event] = field(default_factory=dict)
+    read_upto: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class StreamBus:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
         # Blocking reads get a connection of their own, so they never hold up appends and acks.
         self._reader: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._reads = AutoPipeline(self._reader)
         self._lease = self._redis.register_script(LEASE_LUA)
         # Token-checked renew and release: the same scripts as the conversation locks.
         self._renew = self._redis.register_script(RENEW_LUA)
@@ -87,6 +97,7 @@ class StreamBus:
         self._dead_consumers = self._redis.register_script(DEAD_CONSUMERS_LUA)
         # Appends and acks share round trips with each other and, given the coordinator's `batch`, with
         # its delivery claims and token buckets: under load one write carries a whole loop tick's commands.
+        self._own_batch = batch is None
         self._batch = batch or AutoPipeline(self._redis)
         self._names = [self.stream(p) for p in range(partitions)]
         self._encoded = [name.encode() for name in self._names]
@@ -113,17 +124,18 @@ class StreamBus:
         created = await self._redis.set(self._prefix + "streams:epoch", self.consumer, nx=True)
         return bool(created)
 
-    async def append(self, items: list[tuple[str, str]]) -> None:
-        """Append (conversation key, payload) items, each to its key's partition; returns once Redis has them.
+    async def append(self, items: list[tuple[str, str]]) -> list[str]:
+        """Append (conversation key, payload) items, each to its key's partition; returns once Redis has them,
+        with the entry ids, in the order of `items`.
 
         Concurrent calls share round trips, in the order they were made.
         """
-        if items:
-            names = self._names
-            await asyncio.gather(*(
-                self._batch.submit("XADD", names[self.partition_of(key)], "MAXLEN", "~", STREAM_MAXLEN, "*",
-                                   "e", payload)
-                for key, payload in items))
+        names, submit = self._names, self._batch.submit
+        added = [submit("XADD", names[self.partition_of(key)], "MAXLEN", "~", STREAM_MAXLEN, "*", "e", payload)
+                 for key, payload in items]
+        if len(added) == 1:
+            return [await added[0]]
+        return list(await asyncio.gather(*added))
 
     async def read(self, cursors: dict[int, str], count: int, block_ms: int) -> list[Entry] | None:
         """Entries of the given partitions from their cursors ("0-0"…: our pending list; ">": new ones).
@@ -135,18 +147,19 @@ class StreamBus:
         block = ("BLOCK", block_ms) if all(c == ">" for c in cursors.values()) else ()
         # Read on every leased partition at once: the stream names are most of the command, so they are
         # encoded once (`_encoded`), not on every read.
-        reply = await self._reader.execute_command(
+        reply = await self._reads.execute(
             "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count, *block, "STREAMS",
             *(self._encoded[p] for p in cursors), *cursors.values())
         by_name = {names[p]: p for p in cursors}
         out: list[Entry] = []
-        for name, messages in reply or []:
+        # RESP3 (redis-py's default) answers a map of stream name to entries; RESP2 a list of pairs.
+        for name, messages in reply.items() if isinstance(reply, dict) else reply or []:
             p = by_name[name]
             if not messages and cursors[p] != ">":
                 out.append(Entry(p, "", ""))
             for entry_id, fields in messages:
                 # A pending entry trimmed from the stream comes back without fields: nothing to run.
-                out.append(Entry(p, entry_id, (fields or {}).get("e", "")))
+                out.append(Entry(p, entry_id, _field(fields, "e")))
         return out
 
     async def ack(self, partition: int, entry_ids: list[str]) -> None:
@@ -157,7 +170,7 @@ class StreamBus:
         if not entry_ids:
             return
         if self._acking is None:
-            # The acks of one event-loop tick become one XACK and one XDEL per partition.
+            # The acks of one event-loop tick become one script call (XACK and XDEL) per partition.
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             # Retrieved here: its waiters may all have been cancelled by the time it fails.
             done.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -170,10 +183,9 @@ class StreamBus:
     def _flush_acks(self) -> None:
         assert self._acking is not None
         (by_partition, done), self._acking = self._acking, None
-        commands = []
-        for partition, ids in by_partition.items():
-            name = self._names[partition]
-            commands += [self._batch.submit("XACK", name, GROUP, *ids), self._batch.submit("XDEL", name, *ids)]
+        # EVAL, not EVALSHA: the script is short, and a Redis restarted empty never answers NOSCRIPT.
+        commands = [self._batch.submit("EVAL", ACK_DEL_LUA, 1, self._names[partition], GROUP, *ids[i:i + ACK_CHUNK])
+                    for partition, ids in by_partition.items() for i in range(0, len(ids), ACK_CHUNK)]
         asyncio.gather(*commands).add_done_callback(lambda result: _forward(result, done))
 
     async def claim(self, partition: int, limit: int = 10_000) -> int:
@@ -228,6 +240,9 @@ class StreamBus:
         await self._redis.zrem(self._prefix + "members", self.consumer)
 
     async def close(self) -> None:
+        await self._reads.close()
+        if self._own_batch:
+            await self._batch.close()
         await self._reader.aclose()
         await self._redis.aclose()
 
@@ -236,6 +251,15 @@ class StreamBus:
 
     def _ttl_ms(self) -> int:
         return max(1, int(self.lease_ttl * 1000))
+
+
+def _field(fields: list[str] | None, name: str) -> str:
+    """A field of a raw stream entry ([name, value, ...]); "" when absent."""
+    if fields:
+        for i in range(0, len(fields) - 1, 2):
+            if fields[i] == name:
+                return fields[i + 1]
+    return ""
 
 
 def _forward(result: asyncio.Future[object], done: asyncio.Future[None]) -> None:

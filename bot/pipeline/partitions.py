@@ -26,6 +26,10 @@ MAX_QUEUED = 4096
 # is deleted from the partitions this process leases, checked as often.
 DEAD_AFTER_TTLS = 10
 
+# Events appended to a leased partition and kept for this process's read of them; past this many (entries
+# never read, e.g. trimmed away) the read decodes them from the stream as any other.
+LOCAL_MAX = 4096
+
 # Run one event to its end (committed, dead-lettered, or abandoned because `lease.lost`); never raises.
 Processor = Callable[[Event, Lease], Awaitable[None]]
 
@@ -43,6 +47,11 @@ class PartitionWorker:
     once (queued events are left pending for the new owner); a partition taken over starts with
     `claim` (XAUTOCLAIM of the previous owner's pending entries) and reads that pending list before
     any new entry, so the order survives a takeover.
+
+    Local hand-over: an event this process appended to a partition it leases is kept in memory and handed
+    to its own read of that entry, which still comes in stream order, after every earlier entry (other
+    processes' too). The stream and the group's pending list stay the durable record and the path of every
+    other reader (a takeover claims the entry as before); the turn still checks the event is unprocessed.
     """
 
     def __init__(self, bus: StreamBus, process: Processor) -> None:
@@ -90,6 +99,17 @@ class PartitionWorker:
         deadline = loop.time() + timeout
         while self._tasks and loop.time() < deadline:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - loop.time()))
+
+    def appended(self, partition: int, entry_id: str, event: Event) -> None:
+        """This process appended `event` as `entry_id`: if it leases the partition, the event is kept for its
+        read of that entry, which then needs no decoding. The entry is still read in stream order."""
+        lease = self.leases.get(partition)
+        if lease is None or lease.lost or lease.draining or _id_order(entry_id) <= lease.read_upto:
+            return  # not ours to read, or read back before its append's reply came (decoded already)
+        if len(lease.local) >= LOCAL_MAX:
+            _prune(lease)
+        if len(lease.local) < LOCAL_MAX:
+            lease.local[entry_id] = event
 
     # leases
     async def _lease_loop(self) -> None:
@@ -215,14 +235,18 @@ class PartitionWorker:
             lease.cursor = entry.id
         if entry.id in lease.inflight:
             return
-        try:
-            event = Event.model_validate_json(entry.payload)
-        except ValueError:
-            # The store holds the event: a turn that cannot be read from the stream is run from there.
-            log.error("partition %d entry %s is unreadable; acknowledged (the stored event stays unprocessed)",
-                      entry.partition, entry.id)
-            self._spawn(self.bus.ack(entry.partition, [entry.id]))
-            return
+        if lease.cursor == ">":
+            lease.read_upto = max(lease.read_upto, _id_order(entry.id))
+        event = lease.local.pop(entry.id, None)
+        if event is None:
+            try:
+                event = Event.model_validate_json(entry.payload)
+            except ValueError:
+                # The store holds the event: a turn that cannot be read from the stream is run from there.
+                log.error("partition %d entry %s is unreadable; acknowledged (the stored event stays "
+                          "unprocessed)", entry.partition, entry.id)
+                self._spawn(self.bus.ack(entry.partition, [entry.id]))
+                return
         lease.inflight.add(entry.id)
         self._queued += 1
         key = event.conversation_key
@@ -279,6 +303,17 @@ class PartitionWorker:
             await self.bus.release_lease(lease)
         except Exception as exc:
             log.warning("partition %d could not be released (%s); it expires", lease.partition, type(exc).__name__)
+
+
+def _id_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _prune(lease: Lease) -> None:
+    """Forget the events kept for entries read already (an entry trimmed from the stream is never read)."""
+    for entry_id in [e for e in lease.local if _id_order(e) <= lease.read_upto]:
+        del lease.local[entry_id]
 
 
 async def only_one(coordinator: Coordinator, name: str, job: Callable[[], Awaitable[object]]) -> None:

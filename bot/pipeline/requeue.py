@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.pipeline.partitions import only_one
+from bot.pipeline.partitions import PartitionWorker, only_one
 from channels import Event
 from storage import Store
 from storage.coordination import Coordinator
@@ -37,8 +37,9 @@ class StreamIntake:
     """
 
     def __init__(self, streams: StreamBus, store: Store, coordinator: Coordinator,
-                 hold_on: Callable[[Event], Awaitable[bool]]) -> None:
+                 hold_on: Callable[[Event], Awaitable[bool]], worker: PartitionWorker | None = None) -> None:
         self.streams = streams
+        self.worker = worker
         self.store = store
         self.coordinator = coordinator
         self.hold_on = hold_on
@@ -47,18 +48,23 @@ class StreamIntake:
 
     async def append(self, events: list[Event], fresh: list[bool]) -> None:
         """Queue durable events. A repeat of an event still unprocessed is appended again: its first
-        append may have failed, and a second run of it only finds it processed."""
+        append may have failed, and a second run of it only finds it processed. This process's partition
+        worker is told of each entry (`PartitionWorker.appended`)."""
         queued = [e for e, is_new in zip(events, fresh, strict=True) if is_new]
         for event, is_new in zip(events, fresh, strict=True):
             if not is_new and not await self.store.is_processed(event.id):
                 queued.append(event)
         try:
-            await self.streams.append(_items(queued))
+            ids = await self.streams.append(_items(queued))
         except Exception as exc:
             log.warning("%d durable event(s) could not be queued (%s); appended once Redis is back", len(queued),
                         type(exc).__name__)
             for event in queued:
                 self._unqueued.setdefault(event.id, (event, time.monotonic()))
+            return
+        if self.worker is not None:
+            for event, entry_id in zip(queued, ids, strict=True):
+                self.worker.appended(self.streams.partition_of(event.conversation_key), entry_id, event)
 
     async def recover(self) -> int:
         """Once per Redis lifetime (the first process up, or Redis back empty): append every unprocessed

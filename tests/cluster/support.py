@@ -1,14 +1,16 @@
-"""Helpers of the fault tests: a private FerretDB the test may stop, and the environment of `python -m bot run`."""
+"""Helpers of the cluster tests: a private FerretDB the test may stop, the environment of `python -m bot run`,
+and a bounded wait for a condition."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,3 +83,14 @@ def palabre_env(tmp_path: Path, redis_url: str, mongo_uri: str | None = None, **
         **extra,
     })
     return env
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll `condition` every 2 ms; False if it still does not hold after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.002)
+    return True

@@ -8,6 +8,7 @@ import uuid
 from bot.pipeline.partitions import PartitionWorker
 from channels import Contact, Event
 from storage.streams import Lease, StreamBus
+from tests.cluster.support import until
 
 LEASE_TTL = 0.6
 PARTITIONS = 2
@@ -16,16 +17,6 @@ PARTITIONS = 2
 def event(i: int) -> Event:
     return Event(id=f"tg:{i}", channel="telegram", provider="telegram", vendor_id="shop",
                  contact=Contact(address=str(200_000 + i)), text="ROBE1")
-
-
-async def until(condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.002)
-    return True
 
 
 async def test_an_entry_appended_while_the_giving_process_still_reads_the_partition_is_processed(

@@ -1,6 +1,6 @@
 """CPU per update of the turn path alone (intake, turn, commit; no HTTP, nothing sent), on the harness's live sale.
 
-    .venv/bin/python bench/turn_cpu.py [--tree DIR] [--buyers 1000]
+    .venv/bin/python bench/turn_cpu.py [--tree DIR] [--buyers 1000] [--profile FILE]
 
 The same scenario as ../shared/bench (1000 buyers send ROBE1, 64 at a time, stock 100; the 100 offered
 ones then tap `pay` and `wave`; a warm-up of 200 `/start` first), played in process against the bench
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
 import os
@@ -38,7 +39,7 @@ def update(update_id: int, user: int, text: str | None = None, data: str | None 
         "message": {"message_id": update_id, "chat": chat, "date": 1763730000, "text": "offer"}}}
 
 
-async def run(buyers: int) -> dict[str, Any]:
+async def run(buyers: int, profile: str | None = None) -> dict[str, Any]:
     # imported here, once --tree is first on sys.path
     import yaml
     from telegram_bot import vendor_yaml
@@ -99,8 +100,14 @@ async def run(buyers: int) -> dict[str, Any]:
                 await one(update(next(ids), user, data="pay"))
                 await one(update(next(ids), user, data="wave"))
 
+    profiler = cProfile.Profile(time.process_time) if profile else None
     cpu = time.process_time()
+    if profiler:
+        profiler.enable()
     await asyncio.gather(*(buyer_loop() for _ in range(CONCURRENCY)))
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
     cpu = time.process_time() - cpu
     gc.callbacks.remove(timing)
     await rt.stop()
@@ -112,9 +119,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", default=str(Path(__file__).resolve().parent.parent))
     parser.add_argument("--buyers", type=int, default=1000)
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the measured window (CPU clock) to FILE")
     args = parser.parse_args()
     sys.path[:0] = [args.tree, str(Path(args.tree) / "bench")]
-    print(json.dumps({"tree": args.tree, **asyncio.run(run(args.buyers))}))
+    print(json.dumps({"tree": args.tree, **asyncio.run(run(args.buyers, args.profile))}))
 
 
 if __name__ == "__main__":

@@ -181,7 +181,8 @@ class EmbeddedStore(CommerceTables, Store):
             else:
                 # The version check is the write's own condition (one statement, the version read by SQLite):
                 # a new conversation (expected 0) is inserted unless one was stored meanwhile.
-                c = c.model_copy(update={"version": expected + 1})
+                if c.version != expected + 1:  # the turn builder already moved it on: no copy needed
+                    c = c.model_copy(update={"version": expected + 1})
                 if expected == 0:
                     sql = ("INSERT INTO conversations (id, body) VALUES (?, ?) ON CONFLICT(id) DO UPDATE "
                            "SET body = excluded.body WHERE COALESCE(json_extract(conversations.body, '$.version'), 0) "

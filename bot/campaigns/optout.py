@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -28,6 +29,11 @@ def keyword(text: str | None) -> str | None:
     """'stop' or 'start' when the whole message is one of the keywords (any case, accents, punctuation)."""
     if not text or len(text) > 40:
         return None
+    return _keyword(text)
+
+
+@functools.lru_cache(maxsize=4096)  # every message is checked; a live sale repeats a few short texts
+def _keyword(text: str) -> str | None:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().upper()
     words = " ".join(re.sub(r"[^A-Z]+", " ", plain).split())
     if words in STOP:

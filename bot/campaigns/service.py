@@ -8,6 +8,7 @@ import csv
 import io
 import logging
 import uuid
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from bot.campaigns import limits, optout
@@ -30,6 +31,7 @@ log = logging.getLogger("palabre.campaigns")
 
 TICK = 0.5
 ACTIVE_EVERY = 3600.0
+ACTIVITY_REMEMBERED = 50_000  # addresses whose activity was looked up within the hour, per process
 # Which states each command may leave from.
 FROM: dict[str, tuple[str, ...]] = {
     "schedule": ("draft", "scheduled"),
@@ -69,6 +71,8 @@ class Campaigns:
         self.dispatcher = Dispatcher(self.store, runtime.store, runtime.delivery, runtime.vendors,
                                      coordinator=runtime.coordinator, clock=runtime.clock)
         self._loop: asyncio.Task[None] | None = None
+        # (vendor, address) -> when their activity was last looked up or recorded: see `active`
+        self._activity_checked: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     async def start(self) -> None:
         await self.store.start()
@@ -109,10 +113,25 @@ class Campaigns:
             log.exception("campaign bookkeeping of event=%s failed", event.id)
 
     async def active(self, event: Event) -> None:
-        """Record when a known contact last wrote (segments filter on activity), at most once an hour."""
+        """Record when a known contact last wrote (segments filter on activity), at most once an hour.
+
+        The contact is looked up at most once an hour per address in this process, not on every message:
+        a buyer imported after writing shows as active up to an hour later (segments count in days).
+        """
+        key = (event.vendor_id, event.contact.address)
+        checked = self._activity_checked.get(key)
+        if checked is not None and event.received_at - checked <= ACTIVE_EVERY:
+            return
         contact = await self.store.find_contact(event.vendor_id, event.contact.address)
+        checked = event.received_at
         if contact is not None and event.received_at - (contact.last_active_at or 0) > ACTIVE_EVERY:
             await self.store.save_contact(contact.model_copy(update={"last_active_at": event.received_at}))
+        elif contact is not None:
+            checked = contact.last_active_at or checked  # recorded recently (maybe by another process)
+        self._activity_checked[key] = checked
+        self._activity_checked.move_to_end(key)
+        if len(self._activity_checked) > ACTIVITY_REMEMBERED:
+            self._activity_checked.popitem(last=False)
 
     async def on_status(self, event: Event) -> None:
         """A provider's status for one of our campaign messages moves its recipient forward."""

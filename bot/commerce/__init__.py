@@ -132,6 +132,9 @@ async def reserve_product(turn: Turn) -> bool:
         turn.variables["places_left"] = product.stock
         return False
     if not prepaid and not await s.store.reserve_stock(s.vendor.id, product.code, qty, order_id):
+        if product.stock < qty:  # sold out already when read: that read is what is left (no race lost)
+            turn.variables["places_left"] = product.stock
+            return False
         # what is left now, not what was left before the buyers who won the race took theirs
         fresh = await s.store.get_product(s.vendor.id, product.code)
         turn.variables["places_left"] = fresh.stock if fresh else 0

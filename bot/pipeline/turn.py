@@ -12,6 +12,7 @@ from bot.commerce import Services
 from bot.delivery.outbox import Delivery
 from bot.delivery.policy import is_phone
 from bot.payments import PaymentProvider
+from bot.pipeline import understand
 from bot.vendors import Vendor
 from channels import Contact, Event, Reply
 from channels.twilio import render_text as render_sms
@@ -114,7 +115,7 @@ class TurnBuilder:
             trigger = event.payload or ""
         else:
             parse = await vendor.rasa.parse(event.text, event.payload) if vendor.rasa else \
-                vendor.nlu.parse(event.text, event.payload)
+                understand.parse(vendor.nlu, event.text, event.payload)
             trigger = parse["intent"]["name"]
         turn = Turn(
             state=conv.state, slots=dict(conv.slots), event=event, parse=parse,

@@ -47,6 +47,9 @@ class Conversation(BaseModel):
     created_at: float = Field(default_factory=now)
     updated_at: float = Field(default_factory=now)
     version: int = 0
+    # The last events whose turns this conversation took, written with it under its version check: a turn
+    # rebuilt for one of them (a process that checked "processed?" before another's commit landed) sees it.
+    recent_events: list[str] = Field(default_factory=list)
 
 
 class Message(BaseModel):
@@ -179,6 +182,7 @@ class TurnWrite(BaseModel):
     outbox: list[OutboxEntry] = Field(default_factory=list)
     timers: list[Timer] = Field(default_factory=list)
     cancel_timers: list[str] = Field(default_factory=list)
+    already_taken: bool = False  # the conversation had already taken this event: nothing new to write
 
 
 class Document(BaseModel):

@@ -33,6 +33,9 @@ HOLD_ON_AFTER = 2.0
 # A store that takes longer to make events durable counts as down: the webhook answers 503 (the provider
 # retries) instead of hanging until the provider gives up on us. It matches MongoDB's default wtimeout.
 INTAKE_TIMEOUT = 10.0
+# Event ids a conversation remembers having taken (at most this many): more than one buyer's backlog in a
+# partition batch, small enough to keep the conversation document small.
+RECENT_EVENTS = 8
 
 TurnListener = Callable[[Event, TurnWrite], Awaitable[None]]
 
@@ -303,8 +306,14 @@ class Pipeline:
             elif await self.store.is_processed(event.id):
                 return await self.replies_for(event)
             write = await self.turns.build(event)
+            if write.already_taken:  # only its processed mark was missing: write that, answer nothing new
+                await self.store.commit_turn(write)
+                return await self.replies_for(event)
             if lease is not None and lease.lost:
                 raise _Abandoned()
+            if write.conversation is not None:
+                taken = write.conversation.recent_events
+                taken[:] = [*taken[-(RECENT_EVENTS - 1):], event.id]
             await self.store.commit_turn(write)
         self.delivery.submit(write.outbox)
         self.metrics.inc("palabre_turns_total")

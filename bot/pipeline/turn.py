@@ -77,6 +77,9 @@ class TurnBuilder:
                                                        event.error_code)
             return write
         conv = await self.store.get_conversation(event.conversation_key) or self.new_conversation(event)
+        if event.id in conv.recent_events:
+            write.already_taken = True
+            return write
         # Optimistic concurrency: the commit is refused if another turn moved the conversation meanwhile.
         write.expected_version = conv.version
         now = self.clock()

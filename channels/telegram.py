@@ -21,8 +21,6 @@ DEFAULT_API_BASE = "https://api.telegram.org"
 TEXT_LIMIT = 4096
 SEND_TIMEOUT = 20.0  # seconds for one Bot API call, connecting included
 PROGRESS_SIZE = 1000  # long replies whose first pieces went out, remembered for their retry
-_SENT = b'{"ok":true,"result":{"message_id":'  # how the Bot API's answer to a send starts
-_TRUE = b'{"ok":true,"result":true}'  # its answer to answerCallbackQuery and setWebhook
 # Telegram commands a buyer can type, mapped to the intents the dialogs know.
 COMMANDS = {"start": "start", "help": "help", "aide": "help", "menu": "menu", "annuler": "cancel",
             "cancel": "cancel", "contact": "human", "rdv": "appointment"}
@@ -159,14 +157,6 @@ class TelegramSender:
             status, raw = await self._client.post(method, payload)
         except (OSError, TimeoutError) as exc:
             raise SendError(f"telegram {method}: {type(exc).__name__}") from None
-        if raw.startswith(_SENT):
-            # Telegram's answer to a send begins with the new message's id: read only that, not the echo
-            # of the whole message (its text, keyboard, chat) that follows.
-            digits = raw[len(_SENT):len(_SENT) + 20].partition(b",")[0]
-            if status == 200 and digits.isdigit():
-                return {"message_id": int(digits)}
-        elif raw == _TRUE and status == 200:
-            return True
         try:
             data = json.loads(raw) if raw else {}
         except ValueError:

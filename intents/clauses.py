@@ -8,6 +8,10 @@ its own, and the clause that most clearly asks for something weighs as much as t
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from intents.rules import RuleLayer
 
 # Sentence ends, line breaks, commas and the connectors that open a new request. A full stop inside a number
 # ("15.000") or an abbreviation without a following space does not split.
@@ -20,6 +24,8 @@ _BOUNDARY = re.compile(
 # Shorter messages are read whole: "bonjour, le prix ?" has nothing to weigh.
 MIN_TOKENS = 6
 MAX_CLAUSES = 8
+# The wrapping around a request in a long message.
+SOCIAL = frozenset({"greet", "thanks", "goodbye"})
 
 
 def clauses(text: str) -> list[str]:
@@ -32,3 +38,25 @@ def clauses(text: str) -> list[str]:
     if len(pieces) > MAX_CLAUSES:
         pieces = [*pieces[: MAX_CLAUSES - 1], " ".join(pieces[MAX_CLAUSES - 1 :])]
     return pieces if len(pieces) > 1 else []
+
+
+def without_social_edges(parts: list[str], rules: RuleLayer) -> list[str]:
+    """The clauses without the leading and trailing ones the rules read as greet, thanks or goodbye
+    (all of them when nothing else is left)."""
+    def social(part: str) -> bool:
+        decided = rules.decide(rules.analyse(part))
+        return decided is not None and decided[0][0] in SOCIAL
+    start, end = 0, len(parts)
+    while start < end and social(parts[start]):
+        start += 1
+    while end > start and social(parts[end - 1]):
+        end -= 1
+    return parts[start:end] if start < end else parts
+
+
+def request_part(text: str, rules: RuleLayer) -> str | None:
+    """A long message without its greeting, thanks or farewell clauses, or None when it has none to drop:
+    "Salaamaalekum. <request>. Merci" -> "<request>"."""
+    parts = clauses(text)
+    core = without_social_edges(parts, rules) if parts else parts
+    return " ".join(core) if len(core) < len(parts) else None

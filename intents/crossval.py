@@ -17,6 +17,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from intents.classifier import train
 from intents.encoder import SecondOpinion, train_opinion
 from intents.evaluation import EvalItem, score
@@ -24,7 +26,7 @@ from intents.lexicon import LEXICONS
 from intents.normalize import normalize
 from intents.parser import DEFAULT_THRESHOLD, NluParser
 from intents.rules import RuleLayer
-from intents.training import DATA_DIR, _builtin, augment, examples_from, load_data_file
+from intents.training import DATA_DIR, _builtin, augment, examples_from, load_data_file, request_rows
 
 # Groups are cut where their average character-trigram cosine falls below this: near-copies (cosine >= 0.8)
 # almost never straddle folds (0.1% of pairs), 6.5% of pairs at 0.6-0.8 do (on the 4,814 built-in examples).
@@ -43,7 +45,6 @@ def paraphrase_groups(pairs: Sequence[tuple[str, str]], similarity: float = PARA
     Average, not single linkage: joining every pair above the cut transitively chained most of an intent
     into one group once its data grew varied (226 of 266 `human` examples, 359 of 469 `buy`), so the fold
     holding it trained on a sixth of that intent — a measure of starvation, not of new phrasing."""
-    import numpy as np
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -133,20 +134,25 @@ def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1
     catalogue, pairs, _ = _builtin("fr")
     rules = RuleLayer(catalogue, LEXICONS["fr"])
     fold_of = _folds_of(pairs, folds, seed)
-    vectors = None
+    vectors = request_vectors = None
+    requests: list[tuple[int, str]] = []
     if second_opinion:
         from intents import encoder
         from intents.training import cache_directory
 
         vectors = encoder.embed_cached([text for _, text in pairs], cache_directory())
+        requests = request_rows(pairs, rules)
+        request_vectors = encoder.embed_cached([part for _, part in requests], cache_directory())
     trained = []
     for fold in range(folds):
         training = [pair for index, pair in enumerate(pairs) if fold_of[index] != fold]
         held_out = [EvalItem(text, intent) for index, (intent, text) in enumerate(pairs) if fold_of[index] == fold]
         parser = _parser(catalogue, training, rules, **settings)
-        if vectors is not None:
+        if vectors is not None and request_vectors is not None:
             inside = [index for index in range(len(pairs)) if fold_of[index] != fold]
-            layer = fold_opinion(vectors[inside], [pairs[index][0] for index in inside], opinion or {})
+            parts = [row for row, (index, _) in enumerate(requests) if fold_of[index] != fold]
+            labels = [pairs[index][0] for index in inside] + [pairs[requests[row][0]][0] for row in parts]
+            layer = fold_opinion(np.vstack([vectors[inside], request_vectors[parts]]), labels, opinion or {})
             layer.known = {text: vectors[index] for index, (_, text) in enumerate(pairs)}
             parser._opinion = layer
         trained.append((parser, held_out))
@@ -185,8 +191,9 @@ def french_to_english(threshold: float = DEFAULT_THRESHOLD, *, second_opinion: b
         from intents import encoder
         from intents.training import cache_directory
 
-        vectors = encoder.embed_cached([text for _, text in training], cache_directory())
-        parser._opinion = fold_opinion(vectors, [intent for intent, _ in training], opinion or {})
+        rows = [*training, *((training[index][0], part) for index, part in request_rows(training, rules))]
+        vectors = encoder.embed_cached([text for _, text in rows], cache_directory())
+        parser._opinion = fold_opinion(vectors, [intent for intent, _ in rows], opinion or {})
     report = score(held_out, [parser.parse(item.text) for item in held_out])
     return {"items": report["items"], "macro_f1": report["macro_f1"], "accuracy": report["accuracy"],
             "per_intent_f1": {intent: scores["f1"] for intent, scores in report["per_intent"].items()}}

@@ -12,7 +12,7 @@ import re
 from intents.rules import Analysis
 
 # Bump when what the classifier reads changes: cached models are keyed on it.
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 
 _PLACEHOLDERS = {
     "product": "qprod",
@@ -28,6 +28,18 @@ _EMOJI_NOISE = re.compile("[\U0001f3fb-\U0001f3ff\u200d\ufe0f]")
 _SYMBOL = re.compile(r"([^\w\s])")
 _REPEAT = re.compile(r"(\w)\1{2,}")
 _DIGITS = re.compile(r"\d+")
+# The form of a question, as features (issue 12, sixth round): "comment ça marche" (help) and "c'est combien"
+# (product_info) differ by what is asked more than by the words around it. Read on the normalised text (lower
+# case, accents folded). Grouped cross-validation: +0.005 macro-F1 on the rules-and-n-grams path, flat with the
+# second opinion, no intent down by more than 0.01.
+_QUESTION_FORMS = {
+    "q:how": re.compile(r"\b(?:comment|cmt|kmt|how|naka)\b"),
+    "q:can": re.compile(r"\b(?:can you|could you|pouvez[- ]vous|vous pouvez|tu peux|peux[- ]tu|men nga|men ngeen"
+                        r"|possible)\b"),
+    "q:what": re.compile(r"\b(?:quoi|what|lan|koi|which|quel|quelle|ban)\b"),
+    "q:yes_no": re.compile(r"\b(?:est[- ]ce que|ndax|is it|do you|avez[- ]vous|vous avez)\b"),
+    "q:mark": re.compile(r"\?"),
+}
 
 
 def classifier_input(analysis: Analysis) -> tuple[str, tuple[str, ...]]:
@@ -58,6 +70,8 @@ def classifier_input(analysis: Analysis) -> tuple[str, tuple[str, ...]]:
     text = " ".join(text.split())
 
     extras = [f"r:{intent}" for intent in analysis.hits]
+    message = analysis.message.text
+    extras.extend(name for name, form in _QUESTION_FORMS.items() if form.search(message))
     extras.extend(f"e:{kind}" for kind in sorted(kinds))
     if analysis.covered:
         extras.append("covered")

@@ -3,7 +3,7 @@
 import pytest
 
 from intents import NluParser
-from intents.clauses import MAX_CLAUSES, clauses
+from intents.clauses import MAX_CLAUSES, clauses, request_part
 from intents.evaluation import load_catalogue
 
 
@@ -25,6 +25,15 @@ def test_short_messages_and_numbers_are_not_cut() -> None:
 
 def test_a_pasted_wall_of_text_has_a_bounded_number_of_clauses() -> None:
     assert len(clauses("bla bla. " * 500)) == MAX_CLAUSES
+
+
+def test_the_encoder_also_learns_a_long_example_without_its_greeting_and_thanks(parser: NluParser) -> None:
+    rules = parser._rules
+    request = "est-ce que la robe existe en taille 42"
+
+    assert request_part(f"Bonjour madame, {request}. Merci beaucoup", rules) == request
+    assert request_part(f"{request}, et aussi en rouge ?", rules) is None  # nothing to set aside
+    assert request_part("Bonjour madame, merci beaucoup, bonne journée à vous", rules) is None  # all social
 
 
 @pytest.mark.parametrize(("text", "intent"), [

@@ -45,3 +45,23 @@ async def test_a_reply_held_back_by_the_buyers_limit_leaves_the_numbers_token_to
     assert await coordinator.acquire_tokens(*number) == 0.0
     # The claim holds meanwhile: nobody else sends this version of the entry.
     assert await coordinator.claim_and_take("outbox:e2:0:0.0", 300.0, [number]) is None
+
+
+async def test_replies_claimed_in_the_same_instant_are_each_answered_as_if_claimed_alone(
+        coordinator: Coordinator) -> None:
+    buyer = ("rcpt:telegram:shop:b3", 0.5, 1)  # one token, the next in 2 s
+    number = ("send:telegram:shop:3", 100.0, 100)
+
+    first, again, second, unpaced = await asyncio.gather(
+        coordinator.claim_and_take("outbox:e3:0:0.0", 300.0, [buyer, number]),
+        coordinator.claim_and_take("outbox:e3:0:0.0", 300.0, [buyer, number]),
+        coordinator.claim_and_take("outbox:e4:0:0.0", 300.0, [buyer, number]),
+        coordinator.claim_and_take("outbox:e5:0:0.0", 300.0, []))
+
+    assert first == 0.0  # claimed with the buyer's only token
+    assert again is None  # the same version: claimed already, nothing taken
+    assert second is not None and 1.0 < second <= 2.0  # claimed, waits for the buyer's next token
+    assert unpaced == 0.0
+    # The number gave exactly one token (to the first reply): 99 are left of its 100.
+    assert await coordinator.acquire_tokens(number[0], number[1], number[2], 99) == 0.0
+    assert await coordinator.acquire_tokens(number[0], number[1], number[2], 1) > 0.0

@@ -95,3 +95,26 @@ async def test_a_consumer_with_pending_entries_is_never_removed_however_idle(red
     finally:
         for b in (busy, idle, cleaner):
             await b.close()
+
+
+async def test_entries_of_every_partition_acknowledged_at_once_leave_nothing_pending_or_stored(
+        redis_url: str) -> None:
+    prefix = f"palabre-test-consumers-{uuid.uuid4().hex[:8]}:"
+    one = StreamBus(redis_url, partitions=4, prefix=prefix, lease_ttl=LEASE_TTL)
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await one.ensure_groups()
+        events = [event(i) for i in range(40)]
+        await one.append([(e.conversation_key, e.model_dump_json()) for e in events])
+        read = await one.read({p: ">" for p in range(4)}, 100, 100) or []
+        assert len(read) == len(events) and len({entry.partition for entry in read}) == 4
+
+        # Acknowledged in one instant, as a burst of turns ending together does.
+        await asyncio.gather(*(one.ack(entry.partition, [entry.id]) for entry in read))
+
+        for p in range(4):
+            assert (await client.xpending(one.stream(p), GROUP))["pending"] == 0
+            assert await client.xlen(one.stream(p)) == 0
+    finally:
+        await client.aclose()
+        await one.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
-from bot.app import create_app
+from bot.app import create_app, tune_collector
 from bot.http.webhooks.telegram import handle_telegram
 from bot.runtime import Runtime, load_vendors, server_loop
 from bot.settings import Settings
@@ -49,6 +49,7 @@ def main() -> None:
         return await handle_telegram(request, "bench")
 
     app.router.add_post(env.get("BENCH_WEBHOOK_PATH", "/webhook"), hook)
+    tune_collector()  # as `palabre run` does
     loop = server_loop(settings.event_loop)  # PALABRE_LOOP=asyncio for the stock loop
     print(f"palabre bench bot on {type(loop).__module__}.{type(loop).__name__}", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)

@@ -44,7 +44,7 @@ def _vendors_or_exit(directory: str) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.app import create_app
+    from bot.app import create_app, tune_collector
     from bot.runtime import Runtime, server_loop
     from storage.embedded import StoreLocked
     from storage.mongo import StoreLeaseHeld
@@ -57,6 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Palabre on {settings.base_url} — vendors: {', '.join(sorted(vendors))}", flush=True)
     for v in sorted(vendors):
         print(f"  simulator: {settings.base_url}/simulator/{v}", flush=True)
+    tune_collector()
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
                     loop=server_loop(settings.event_loop))

@@ -12,6 +12,12 @@ from typing import Any, cast
 from storage import Store
 from storage.coordination import Coordinator
 
+# A holder killed mid-change blocks the product this long at most (a live holder renews every third of it).
+LOCK_TTL = 10.0
+# A live sale queues every buyer on one product: a change waits its turn instead of timing out and running its
+# whole turn again, which read the store again and slowed the queue it had left (docs/decisions.md).
+LOCK_WAIT = 300.0
+
 
 class _StockLocked:
     """Delegates everything to `store`, taking `stock:<vendor>:<code>` around each stock change."""
@@ -24,19 +30,19 @@ class _StockLocked:
         return getattr(self._store, name)
 
     async def reserve_stock(self, vendor_id: str, code: str, qty: int, hold_id: str) -> bool:
-        async with self._coordinator.lock(f"stock:{vendor_id}:{code}"):
+        async with self._coordinator.lock(f"stock:{vendor_id}:{code}", ttl=LOCK_TTL, wait=LOCK_WAIT):
             return await self._store.reserve_stock(vendor_id, code, qty, hold_id)
 
     async def release_stock(self, vendor_id: str, code: str, hold_id: str) -> bool:
-        async with self._coordinator.lock(f"stock:{vendor_id}:{code}"):
+        async with self._coordinator.lock(f"stock:{vendor_id}:{code}", ttl=LOCK_TTL, wait=LOCK_WAIT):
             return await self._store.release_stock(vendor_id, code, hold_id)
 
     async def consume_hold(self, vendor_id: str, code: str, hold_id: str) -> bool:
-        async with self._coordinator.lock(f"stock:{vendor_id}:{code}"):
+        async with self._coordinator.lock(f"stock:{vendor_id}:{code}", ttl=LOCK_TTL, wait=LOCK_WAIT):
             return await self._store.consume_hold(vendor_id, code, hold_id)
 
     async def set_stock(self, vendor_id: str, code: str, stock: int) -> None:
-        async with self._coordinator.lock(f"stock:{vendor_id}:{code}"):
+        async with self._coordinator.lock(f"stock:{vendor_id}:{code}", ttl=LOCK_TTL, wait=LOCK_WAIT):
             await self._store.set_stock(vendor_id, code, stock)
 
 

@@ -182,7 +182,10 @@ class TurnWrite(BaseModel):
     outbox: list[OutboxEntry] = Field(default_factory=list)
     timers: list[Timer] = Field(default_factory=list)
     cancel_timers: list[str] = Field(default_factory=list)
-    already_taken: bool = False  # the conversation had already taken this event: nothing new to write
+    # The conversation had already taken this event (its write landed, maybe not the rest): no new answer; the
+    # store writes what the turn may have left unwritten.
+    already_taken: bool = False
+    conversation_id: str | None = None  # with already_taken: whose turn the store finishes
 
 
 class Document(BaseModel):

@@ -306,8 +306,9 @@ class Pipeline:
             elif await self.store.is_processed(event.id):
                 return await self.replies_for(event)
             write = await self.turns.build(event)
-            if write.already_taken:  # only its processed mark was missing: write that, answer nothing new
+            if write.already_taken:  # its conversation's write landed: finish the rest, answer nothing new
                 await self.store.commit_turn(write)
+                await self.delivery.sweep(lambda entry: entry.conversation_id == key)  # replies left by a crash
                 return await self.replies_for(event)
             if lease is not None and lease.lost:
                 raise _Abandoned()

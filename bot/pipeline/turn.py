@@ -79,6 +79,7 @@ class TurnBuilder:
         conv = await self.store.get_conversation(event.conversation_key) or self.new_conversation(event)
         if event.id in conv.recent_events:
             write.already_taken = True
+            write.conversation_id = conv.id
             return write
         # Optimistic concurrency: the commit is refused if another turn moved the conversation meanwhile.
         write.expected_version = conv.version

@@ -16,6 +16,9 @@ from storage.dead_letters import DeadLetter, unloadable
 from storage.mongo.database import MongoDatabase, insert_new, load_record, record_doc
 from storage.records import CHANNELS, STATUS_REPLACES, Conversation, Message, OutboxEntry, Timer, TurnWrite
 
+# The conversation document's copy of its last turn's other writes (never part of the Conversation record).
+PENDING = "_turn_rest"
+
 
 class ConversationRecords(MongoDatabase):
     """Events, conversations, messages, outbox entries, timers and dead letters (collections of the same names)."""
@@ -54,10 +57,20 @@ class ConversationRecords(MongoDatabase):
         return sorted(found, key=lambda c: c.last_inbound_at or 0.0, reverse=True)
 
     async def commit_turn(self, turn: TurnWrite) -> None:
+        if turn.already_taken:
+            await self._finish_taken(turn)
+            return
         expected = turn.expected_version
+        messages = [record_doc(m) for m in turn.messages]
+        outbox = [record_doc(o) for o in turn.outbox]
+        timers = [record_doc(t) for t in turn.timers]
+        # MongoDB writes this turn's documents one by one (no transaction on FerretDB v1): the conversation
+        # carries the rest of the turn, so a crash after its write leaves what a rerun needs to finish it.
+        rest = {"event_id": turn.event_id, "messages": messages, "outbox": outbox, "timers": timers,
+                "cancel_timers": list(turn.cancel_timers)}
         if turn.conversation is not None and expected is None:
             await self._conversations.replace_one(
-                {"_id": turn.conversation.id}, record_doc(turn.conversation), upsert=True
+                {"_id": turn.conversation.id}, record_doc(turn.conversation, **{PENDING: rest}), upsert=True
             )
         elif turn.conversation is not None and expected is not None:
             # One conditional write on the version, first, so a stale turn writes nothing at all: when
@@ -65,21 +78,38 @@ class ConversationRecords(MongoDatabase):
             try:
                 await self._conversations.replace_one(
                     {"_id": turn.conversation.id, "version": expected},
-                    record_doc(turn.conversation, version=expected + 1),
+                    record_doc(turn.conversation, version=expected + 1, **{PENDING: rest}),
                     upsert=True,
                 )
             except DuplicateKeyError:
                 raise ConflictError(f"conversation version moved past {expected}") from None
-        if turn.messages or turn.outbox:
+        await self._write_rest(turn.event_id, messages, outbox, timers, turn.cancel_timers)
+
+    async def _write_rest(self, event_id: str, messages: list[dict[str, Any]], outbox: list[dict[str, Any]],
+                          timers: list[dict[str, Any]], cancel_timers: list[str]) -> None:
+        """A turn's writes after its conversation's, the event's processed mark last; each keeps what exists."""
+        if messages or outbox:
             # One block for the turn; a message that already exists keeps its first seq.
-            seqs = iter(await self._allocate("seq", len(turn.messages) + len(turn.outbox)))
-            await insert_new(self._messages, [record_doc(m, seq=next(seqs)) for m in turn.messages])
-            await insert_new(self._outbox, [record_doc(o, seq=next(seqs)) for o in turn.outbox])
-        for t in turn.timers:
-            await self._timers.replace_one({"_id": t.id}, record_doc(t), upsert=True)
-        if turn.cancel_timers:
-            await self._timers.delete_many({"_id": {"$in": list(turn.cancel_timers)}})
-        await self._events.update_one({"_id": turn.event_id}, {"$set": {"processed": True}}, upsert=True)
+            seqs = iter(await self._allocate("seq", len(messages) + len(outbox)))
+            await insert_new(self._messages, [{**d, "seq": next(seqs)} for d in messages])
+            await insert_new(self._outbox, [{**d, "seq": next(seqs)} for d in outbox])
+        for t in timers:
+            await self._timers.replace_one({"_id": t["_id"]}, t, upsert=True)
+        if cancel_timers:
+            await self._timers.delete_many({"_id": {"$in": list(cancel_timers)}})
+        await self._events.update_one({"_id": event_id}, {"$set": {"processed": True}}, upsert=True)
+
+    async def _finish_taken(self, turn: TurnWrite) -> None:
+        """A turn whose conversation was written but maybe not the rest (a crash between): the rest is written
+        again from the conversation's copy, while no later turn has replaced it."""
+        doc = None
+        if turn.conversation_id is not None:
+            doc = await self._conversations.find_one({"_id": turn.conversation_id}, {PENDING: 1})
+        rest = (doc or {}).get(PENDING) or {}
+        if rest.get("event_id") != turn.event_id:
+            rest = {}
+        await self._write_rest(turn.event_id, rest.get("messages", []), rest.get("outbox", []),
+                               rest.get("timers", []), rest.get("cancel_timers", []))
 
     async def transcript(self, conversation_id: str) -> list[Message]:
         cursor = self._messages.find({"conversation_id": conversation_id}).sort("seq", ASCENDING)

@@ -101,6 +101,10 @@ async def test_sigkill_at_half_of_a_broadcast_then_restart_messages_every_contac
             await up(http, url, first, log)
             async with http.put(f"{url}/api/vendors/demo/templates/promo", json=TEMPLATE, headers=AUTH) as r:
                 assert r.status == 200
+            # Sending hours are the vendor's days (08:00–21:00 by default): this test runs at any hour.
+            async with http.put(f"{url}/api/vendors/demo/campaign-settings", json={"night_allowed": True},
+                                headers=AUTH) as r:
+                assert r.status == 200, await r.text()
             async with http.post(f"{url}/api/vendors/demo/campaigns", headers=AUTH, json={
                     "id": "noel", "template": "promo", "tag": "promo", "rate": 40, "start": True}) as r:
                 assert r.status == 201, await r.text()

@@ -20,6 +20,8 @@ log = logging.getLogger("palabre.pipeline")
 REQUEUE_INTERVAL = 0.5
 # After how long an unprocessed event is assumed to have missed its stream and is appended again.
 ORPHAN_AGE = 60.0
+# The cluster-wide mark lasts a little less than ORPHAN_AGE, so the process that swept finds it gone when it next asks.
+ORPHAN_SWEEP_SHARE = 0.9
 # A buyer whose message waits this long for Redis is told to hold on (once).
 HOLD_ON_AFTER = 2.0
 
@@ -86,7 +88,7 @@ class StreamIntake:
                     log.warning("recovered %d unprocessed events into new streams", recovered)
                 if time.monotonic() - last_orphan_sweep >= ORPHAN_AGE:
                     last_orphan_sweep = time.monotonic()
-                    await only_one(self.coordinator, "orphans", self._append_orphans)
+                    await self.sweep_orphans()
             except Exception as exc:
                 log.warning("requeueing events failed for now (%s)", type(exc).__name__)
 
@@ -113,7 +115,19 @@ class StreamIntake:
         await self.streams.append(_items(events))
         return len(events)
 
-    async def _append_orphans(self) -> None:
-        count = await self._append_unprocessed(older_than=time.time() - ORPHAN_AGE)
+    async def sweep_orphans(self) -> int:
+        """Append again every event left unprocessed for ORPHAN_AGE; done by one process per ORPHAN_AGE
+        cluster-wide (each process asks every ORPHAN_AGE: the first to ask sweeps), so a backlog of slow but
+        queued events is appended again once a minute, not once per process. The number appended."""
+        if await self.coordinator.seen("sweep:orphans", ttl=ORPHAN_AGE * ORPHAN_SWEEP_SHARE):
+            return 0
+        count = 0
+
+        async def sweep() -> None:
+            nonlocal count
+            count = await self._append_unprocessed(older_than=time.time() - ORPHAN_AGE)
+
+        await only_one(self.coordinator, "orphans", sweep)
         if count:
             log.warning("%d event(s) unprocessed for over %.0f s appended again", count, ORPHAN_AGE)
+        return count

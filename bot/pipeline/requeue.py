@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.pipeline.partitions import PartitionWorker, only_one
+from bot.pipeline.partitions import PartitionWorker
 from channels import Event
 from storage import Store
 from storage.coordination import Coordinator
@@ -121,13 +121,7 @@ class StreamIntake:
         queued events is appended again once a minute, not once per process. The number appended."""
         if await self.coordinator.seen("sweep:orphans", ttl=ORPHAN_AGE * ORPHAN_SWEEP_SHARE):
             return 0
-        count = 0
-
-        async def sweep() -> None:
-            nonlocal count
-            count = await self._append_unprocessed(older_than=time.time() - ORPHAN_AGE)
-
-        await only_one(self.coordinator, "orphans", sweep)
+        count = await self._append_unprocessed(older_than=time.time() - ORPHAN_AGE)
         if count:
             log.warning("%d event(s) unprocessed for over %.0f s appended again", count, ORPHAN_AGE)
         return count

@@ -130,8 +130,14 @@ class CampaignStore(ABC):
         return contact if contact is not None and contact.vendor_id == vendor_id else None
 
     async def find_contact(self, vendor_id: str, address: str) -> CampaignContact | None:
-        link = (await self._get_many("address", [f"{vendor_id}|{address}"])).get(f"{vendor_id}|{address}")
-        return await self.get_contact(vendor_id, str(link["id"])) if link else None
+        return (await self.find_contacts(vendor_id, [address])).get(address)
+
+    async def find_contacts(self, vendor_id: str, addresses: list[str]) -> dict[str, CampaignContact]:
+        """address -> contact, for those of `addresses` a contact of the vendor holds (two reads in all)."""
+        links = await self._get_many("address", [f"{vendor_id}|{a}" for a in addresses])
+        ids = {a: str(links[f"{vendor_id}|{a}"]["id"]) for a in addresses if f"{vendor_id}|{a}" in links}
+        found = await self.contacts_of(vendor_id, sorted(set(ids.values())))
+        return {a: found[i] for a, i in ids.items() if i in found}
 
     async def contacts(self, vendor_id: str, *, after: str = "", limit: int = 0) -> list[CampaignContact]:
         """A vendor's contacts in id order, a page at a time."""
@@ -143,10 +149,13 @@ class CampaignStore(ABC):
         return {k: CampaignContact.model_validate(d) for k, d in docs.items() if d.get("vendor_id") == vendor_id}
 
     async def save_contact(self, contact: CampaignContact) -> None:
-        await self._put("contact", [(contact.id, contact.vendor_id, contact.vendor_id, contact.consent,
-                                     contact)])
-        await self._put("address", [(f"{contact.vendor_id}|{a}", contact.vendor_id, "", "", {"id": contact.id})
-                                    for a in contact.addresses()])
+        await self.save_contacts([contact])
+
+    async def save_contacts(self, contacts: list[CampaignContact]) -> None:
+        """Store these contacts as they are (two writes in all)."""
+        await self._put("contact", [(c.id, c.vendor_id, c.vendor_id, c.consent, c) for c in contacts])
+        await self._put("address", [(f"{c.vendor_id}|{a}", c.vendor_id, "", "", {"id": c.id})
+                                    for c in contacts for a in c.addresses()])
 
     # templates and segments
     async def save_template(self, template: CampaignTemplate) -> None:

@@ -110,6 +110,7 @@ async def delete_template(request: web.Request) -> web.Response:
 # segments
 async def list_segments(request: web.Request) -> web.Response:
     svc, vendor_id = await _allowed(request, "read")
+    await svc.flush_activity()  # counts include who wrote a moment ago
     at = request.app[RUNTIME].clock()
     items = [{**s.model_dump(mode="json"), "count": await count(svc.store, vendor_id, s.audience, at)}
              for s in await svc.store.segments(vendor_id)]
@@ -126,6 +127,7 @@ async def put_segment(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_segment", f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     segment = Segment(vendor_id=vendor_id, name=_name(request), audience=audience)
     await svc.store.save_segment(segment)
+    await svc.flush_activity()
     live = await count(svc.store, vendor_id, audience, request.app[RUNTIME].clock())
     return web.json_response({**segment.model_dump(mode="json"), "count": live})
 

@@ -20,6 +20,7 @@ from storage.campaigns import (
     RECIPIENT_REPLACES,
     Audience,
     Campaign,
+    CampaignContact,
     CampaignStore,
 )
 
@@ -73,6 +74,8 @@ class Campaigns:
         self._loop: asyncio.Task[None] | None = None
         # (vendor, address) -> when their activity was last looked up or recorded: see `active`
         self._activity_checked: OrderedDict[tuple[str, str], float] = OrderedDict()
+        # vendor -> {address: when they wrote}, looked up together at the next `flush_activity`
+        self._activity_due: dict[str, dict[str, float]] = {}
 
     async def start(self) -> None:
         await self.store.start()
@@ -83,12 +86,17 @@ class Campaigns:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
+        try:
+            await self.flush_activity()
+        except Exception:
+            log.exception("recording contacts' activity failed at stop")
         await self.dispatcher.stop()
         await self.store.close()
 
     async def _run(self) -> None:
         while True:
             try:
+                await self.flush_activity()  # first: a campaign starting now counts who just wrote
                 await self.dispatcher.tick()
             except Exception:
                 log.exception("campaign tick failed")
@@ -113,25 +121,39 @@ class Campaigns:
             log.exception("campaign bookkeeping of event=%s failed", event.id)
 
     async def active(self, event: Event) -> None:
-        """Record when a known contact last wrote (segments filter on activity), at most once an hour.
+        """Note that a contact wrote (segments filter on activity); recorded by the next `flush_activity`.
 
-        The contact is looked up at most once an hour per address in this process, not on every message:
-        a buyer imported after writing shows as active up to an hour later (segments count in days).
+        An address is noted at most once an hour per process, and the notes of a tick are looked up
+        together (one read for all, not one per message: a live sale brings thousands of new buyers, few of
+        them imported contacts). A buyer imported after writing shows as active up to an hour later
+        (segments count in days).
         """
         key = (event.vendor_id, event.contact.address)
         checked = self._activity_checked.get(key)
         if checked is not None and event.received_at - checked <= ACTIVE_EVERY:
             return
-        contact = await self.store.find_contact(event.vendor_id, event.contact.address)
-        checked = event.received_at
-        if contact is not None and event.received_at - (contact.last_active_at or 0) > ACTIVE_EVERY:
-            await self.store.save_contact(contact.model_copy(update={"last_active_at": event.received_at}))
-        elif contact is not None:
-            checked = contact.last_active_at or checked  # recorded recently (maybe by another process)
-        self._activity_checked[key] = checked
+        self._activity_due.setdefault(event.vendor_id, {})[event.contact.address] = event.received_at
+        self._activity_checked[key] = event.received_at
         self._activity_checked.move_to_end(key)
         if len(self._activity_checked) > ACTIVITY_REMEMBERED:
             self._activity_checked.popitem(last=False)
+
+    async def flush_activity(self) -> None:
+        """Record the activity noted since the last call on the contacts it concerns."""
+        due, self._activity_due = self._activity_due, {}
+        for vendor_id, wrote in due.items():
+            found = await self.store.find_contacts(vendor_id, list(wrote))
+            moved: dict[str, CampaignContact] = {}
+            for address, contact in found.items():
+                at = wrote[address]
+                if contact.id in moved:  # one contact who wrote from two of its addresses: the later
+                    at = max(at, moved[contact.id].last_active_at or 0)
+                if at - (contact.last_active_at or 0) > ACTIVE_EVERY:
+                    moved[contact.id] = contact.model_copy(update={"last_active_at": at})
+                elif contact.last_active_at:  # recorded recently (maybe by another process)
+                    self._activity_checked[(vendor_id, address)] = contact.last_active_at
+            if moved:
+                await self.store.save_contacts(list(moved.values()))
 
     async def on_status(self, event: Event) -> None:
         """A provider's status for one of our campaign messages moves its recipient forward."""

@@ -276,3 +276,27 @@ async def test_a_segment_on_recent_activity_counts_contacts_who_wrote(
     await server.runtime.pipeline.idle()
     [segment] = (await call(server, "GET", "/segments"))["segments"]
     assert segment["count"] == 1
+
+
+async def test_contacts_who_wrote_are_recorded_active_by_the_campaign_loop_and_at_stop(
+        start_server: ServerFactory, tmp_path: Path, whatsapp: FakeWhatsApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Activity is looked up in batches, not per message: nobody asks for a count, yet it lands within a tick
+    of the campaigns loop; what a stopping server noted is still written."""
+    server = await ready(start_server, tmp_path, whatsapp, monkeypatch, contacts=3)
+    store = server.runtime.campaigns.store
+
+    async def active(phone: str) -> bool:
+        contact = await store.find_contact("demo", phone)
+        return contact is not None and contact.last_active_at is not None
+
+    await server.say("+221770000001", "Bonjour")
+    await server.say("+221779999999", "Bonjour")  # a buyer who is not a contact: nothing to record
+    await server.runtime.pipeline.idle()
+    await eventually(lambda: active("+221770000001"), "the contact's activity to be recorded", timeout=10)
+    assert await store.find_contact("demo", "+221779999999") is None
+    await server.say("+221770000002", "Bonjour")
+    await server.runtime.pipeline.idle()
+    await server.runtime.campaigns.stop()  # before the loop's next tick
+    await store.start()
+    assert await active("+221770000002")
+    assert not await active("+221770000000")  # imported, never wrote

@@ -80,3 +80,14 @@ def test_an_audience_takes_only_consenting_contacts_with_the_tags() -> None:
     assert not audience.matches(person("+1", tags=["promo"], consent="unknown"), 0)
     assert not audience.matches(person("+1", tags=["promo"], consent="opted_out"), 0)
     assert not audience.matches(person("+1", tags=["other"], consent="opted_in"), 0)
+
+
+async def test_many_addresses_are_looked_up_at_once_each_by_any_address_and_only_for_that_vendor(
+        store: CampaignStore) -> None:
+    await store.upsert_contacts("v", [person("+221770000005", email="fatou@example.sn"), person("+221770000006")])
+    other = CampaignContact(id=contact_id("w", "+221770000007"), vendor_id="w", phone="+221770000007")
+    await store.upsert_contacts("w", [other])
+    found = await store.find_contacts("v", ["fatou@example.sn", "+221770000006", "+221770000007", "+221779999999"])
+    assert {a: c.phone for a, c in found.items()} == {"fatou@example.sn": "+221770000005",
+                                                      "+221770000006": "+221770000006"}
+    assert await store.find_contacts("v", []) == {}

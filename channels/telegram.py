@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -21,6 +22,10 @@ DEFAULT_API_BASE = "https://api.telegram.org"
 TEXT_LIMIT = 4096
 SEND_TIMEOUT = 20.0  # seconds for one Bot API call, connecting included
 PROGRESS_SIZE = 1000  # long replies whose first pieces went out, remembered for their retry
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps builds one per call
+# A sent message's answer as the Bot API writes it, message_id first: the id is read here, since parsing the
+# echoed message (sender, chat, text, keyboard) cost more than the rest of the send's own Python.
+_SENT = re.compile(rb'\{\s*"ok"\s*:\s*true\s*,\s*"result"\s*:\s*\{\s*"message_id"\s*:\s*(\d+)\s*[,}]')
 # Telegram commands a buyer can type, mapped to the intents the dialogs know.
 COMMANDS = {"start": "start", "help": "help", "aide": "help", "menu": "menu", "annuler": "cancel",
             "cancel": "cancel", "contact": "human", "rdv": "appointment"}
@@ -152,11 +157,13 @@ class TelegramSender:
         self._progress: OrderedDict[str, list[str]] = OrderedDict()
 
     async def _call(self, method: str, body: dict[str, Any]) -> Any:
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = _ENCODER.encode(body).encode()
         try:
             status, raw = await self._client.post(method, payload)
         except (OSError, TimeoutError) as exc:
             raise SendError(f"telegram {method}: {type(exc).__name__}") from None
+        if status == 200 and (sent := _SENT.match(raw)) is not None:
+            return {"message_id": int(sent[1])}
         try:
             data = json.loads(raw) if raw else {}
         except ValueError:

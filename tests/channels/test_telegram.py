@@ -251,3 +251,23 @@ async def test_telegram_text_over_4096_characters_is_cut(bot_api: FakeBotApi) ->
     assert all(len(b["text"]) <= 4096 and set(b) <= set(shape) for b in pieces)
     assert "\n".join(b["text"] for b in pieces) == text
     assert "reply_markup" in pieces[-1] and all("reply_markup" not in b for b in pieces[:-1])
+
+
+async def test_the_sent_message_id_is_the_results_own_whatever_the_answers_key_order(bot_api: FakeBotApi) -> None:
+    """The id is read without parsing the echoed message when it comes first, as Telegram writes it; any other
+    order, spacing or a nested message_id (the message replied to) still gives the result's own id."""
+    sender = TelegramSender("123:abc", bot_api.base)
+    chat = {"id": 42, "type": "private", "first_name": "Awa"}
+    try:
+        bot_api.fail_with = [
+            (200, {"ok": True, "result": {"message_id": 901, "chat": chat, "text": "hi"}}),
+            (200, {"ok": True, "result": {"chat": chat, "reply_to_message": {"message_id": 5}, "message_id": 902}}),
+            (200, {"result": {"message_id": 903, "chat": chat}, "ok": True}),
+        ]
+        assert [await sender.send("42", Reply(text="hi"), idempotency_key=f"k{i}") for i in range(3)] == \
+            ["42:901", "42:902", "42:903"]
+        bot_api.fail_with = [(200, {"ok": False, "result": {"message_id": 904}, "description": "Bad Request"})]
+        with pytest.raises(PermanentSendError):
+            await sender.send("42", Reply(text="hi"), idempotency_key="k3")
+    finally:
+        await sender.close()

@@ -49,7 +49,8 @@ def _address_field(channel: str) -> str:
 
 async def handle(store: CampaignStore, event: Event, locale: str) -> list[Reply] | None:
     """The replies to an opt-out or opt-in message (empty when already confirmed); None when it is not one."""
-    if event.kind != "message":
+    if event.kind != "message" or event.payload:
+        # A command or a tap is not a typed keyword: Telegram's /start opens every conversation.
         return None
     word = keyword(event.text)
     if word is None:

@@ -112,3 +112,14 @@ async def test_a_replayed_stop_turn_confirms_again_but_a_new_stop_does_not(tmp_p
         assert await handle(store, stop("e2"), "fr") == []
     finally:
         await store.close()
+
+
+async def test_telegram_start_command_gets_the_welcome_and_is_not_taken_as_consent_to_promotions(
+    start_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bot_api,  # noqa: F811
+) -> None:
+    # Every Telegram buyer's first message is /start: it opens the conversation, it is not the START keyword.
+    server: Server = await start_server(tg.telegram_vendor(tmp_path, bot_api.base, monkeypatch))
+    assert await tg.post_update(server, tg.message(1, "/start")) == 200
+    out = await replies(server, "demo:telegram:5123456789", 1)
+    assert len(out) == 1 and "à nouveau" not in out[0], out
+    assert await server.runtime.campaigns.store.find_contact("demo", "5123456789") is None

@@ -9,6 +9,9 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 5.0
@@ -62,12 +65,37 @@ def _wait_for_ping(proc: subprocess.Popen[bytes], port: int, deadline: float) ->
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                if sock.recv(64).startswith(b"+PONG"):
+                # A server with a password answers NOAUTH: it is up all the same.
+                if sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                     return True
         except OSError:
             pass
         time.sleep(0.02)
     return False
+
+
+class RedisProcess:
+    """A real redis-server that a test stops and starts again on the same port (`args`: more redis-server options)."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.skip("redis-server is not installed")
+        self.port, self.log = _free_port(), tmp_path / "redis.log"
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.cmd = [exe, "--save", "", "--appendonly", "no", "--port", str(self.port), "--bind", "127.0.0.1", *args]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self.log.open("ab"),
+                                     stderr=subprocess.STDOUT)
+        if not _wait_for_ping(self.proc, self.port, time.monotonic() + _START_TIMEOUT):
+            raise AssertionError(f"redis-server did not start:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+        self.proc = None
 
 
 def _stopper(proc: subprocess.Popen[bytes]) -> Callable[[], None]:

@@ -5,11 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import shutil
-import socket
 import sqlite3
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,44 +20,10 @@ from storage.coordination import InProcessCoordinator, LockTimeout
 from storage.embedded import EmbeddedStore
 from tests.bot.test_dead_letters import dead_letters, palabre
 from tests.channels.test_telegram import SECRET, FakeBotApi, bot_api, message, telegram_vendor  # noqa: F401
-from tests.conftest import Server, ServerFactory, eventually, free_port, vendor_dir
+from tests.conftest import Server, ServerFactory, eventually, vendor_dir
+from tests.redis_server import RedisProcess
 
 BUYER = "+221771234567"
-
-
-class RedisProcess:
-    """A real redis-server that the test stops and starts again on the same port."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.skip("redis-server is not installed")
-        self.exe, self.port, self.log = exe, free_port(), tmp_path / "redis.log"
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.exe, "--save", "", "--appendonly", "no", "--port", str(self.port), "--bind", "127.0.0.1"],
-            stdin=subprocess.DEVNULL, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise AssertionError(f"redis-server did not start:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,48 +15,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from storage.redis_batch import AutoPipeline
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Server:
-    """A redis-server of this test's own, stopped and started again on the same port."""
-
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.skip("redis-server is not installed")
-        self.cmd = [exe, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--port", str(_free_port()), *args]
-        self.port = int(self.cmd[8])
-        self.log = tmp_path / "redis.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self.log.open("ab"),
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise AssertionError(f"redis-server did not start:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(5)
+from tests.redis_server import RedisProcess
 
 
 @pytest.fixture
-def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[_Server]:
-    srv = _Server(tmp_path, *getattr(request, "param", ()))
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RedisProcess]:
+    srv = RedisProcess(tmp_path, *getattr(request, "param", ()))
     srv.start()
     try:
         yield srv
@@ -91,7 +52,7 @@ async def test_commands_issued_together_get_their_own_replies_in_order_and_an_er
 
 
 @pytest.mark.parametrize("server", [("--requirepass", "s3cret")], indirect=True)
-async def test_the_password_and_database_of_the_url_are_used(server: _Server) -> None:
+async def test_the_password_and_database_of_the_url_are_used(server: RedisProcess) -> None:
     url = f"redis://:s3cret@127.0.0.1:{server.port}/5"
     client = aioredis.Redis.from_url(url, decode_responses=True)
     batch = AutoPipeline(client)
@@ -109,7 +70,7 @@ async def test_the_password_and_database_of_the_url_are_used(server: _Server) ->
 
 
 async def test_after_redis_restarted_empty_commands_are_answered_again_and_scripts_loaded_again(
-        server: _Server) -> None:
+        server: RedisProcess) -> None:
     client = aioredis.Redis.from_url(f"redis://127.0.0.1:{server.port}/0", decode_responses=True)
     batch = AutoPipeline(client)
     script = client.register_script("return redis.call('INCR', KEYS[1])")

@@ -7,10 +7,11 @@ and this costs two Redis round trips for nothing.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 from storage import Store
-from storage.coordination import Coordinator
+from storage.coordination import Coordinator, HeldLock
 
 # A holder killed mid-change blocks the product this long at most (a live holder renews every third of it).
 LOCK_TTL = 10.0
@@ -29,20 +30,23 @@ class _StockLocked:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
+    def _product(self, vendor_id: str, code: str) -> AbstractAsyncContextManager[HeldLock]:
+        return self._coordinator.lock(f"stock:{vendor_id}:{code}", ttl=LOCK_TTL, wait=LOCK_WAIT)
+
     async def reserve_stock(self, vendor_id: str, code: str, qty: int, hold_id: str) -> bool:
-        async with self._coordinator.lock(f"stock:{vendor_id}:{code}", ttl=LOCK_TTL, wait=LOCK_WAIT):
+        async with self._product(vendor_id, code):
             return await self._store.reserve_stock(vendor_id, code, qty, hold_id)
 
     async def release_stock(self, vendor_id: str, code: str, hold_id: str) -> bool:
-        async with self._coordinator.lock(f"stock:{vendor_id}:{code}", ttl=LOCK_TTL, wait=LOCK_WAIT):
+        async with self._product(vendor_id, code):
             return await self._store.release_stock(vendor_id, code, hold_id)
 
     async def consume_hold(self, vendor_id: str, code: str, hold_id: str) -> bool:
-        async with self._coordinator.lock(f"stock:{vendor_id}:{code}", ttl=LOCK_TTL, wait=LOCK_WAIT):
+        async with self._product(vendor_id, code):
             return await self._store.consume_hold(vendor_id, code, hold_id)
 
     async def set_stock(self, vendor_id: str, code: str, stock: int) -> None:
-        async with self._coordinator.lock(f"stock:{vendor_id}:{code}", ttl=LOCK_TTL, wait=LOCK_WAIT):
+        async with self._product(vendor_id, code):
             await self._store.set_stock(vendor_id, code, stock)
 
 

@@ -5,7 +5,8 @@ into paraphrase groups (same intent, clustered by character-trigram cosine, aver
 always falls in one fold. Each fold's messages go through the whole parser (rules, classifier, threshold),
 trained on the other folds only; augmentation is applied to the training folds only. The out-of-scope
 threshold is chosen here, on these out-of-fold predictions, never on an evaluation set. A second check
-trains on fr.yaml alone and scores en.yaml (English phrasing the French data never showed).
+trains on fr.yaml alone and scores en.yaml (English phrasing the French data never showed). `--batch FILE`
+judges a batch of new training data on fixed folds (compare_batch).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import argparse
 import json
 import random
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,9 +26,17 @@ from intents.encoder import SecondOpinion, train_opinion
 from intents.evaluation import EvalItem, score
 from intents.lexicon import LEXICONS
 from intents.normalize import normalize
-from intents.parser import DEFAULT_THRESHOLD, NluParser
+from intents.parser import DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_WITH_OPINION, NluParser
 from intents.rules import RuleLayer
-from intents.training import DATA_DIR, _builtin, augment, examples_from, load_data_file, request_rows
+from intents.training import (
+    DATA_DIR,
+    TRAINING_FILES,
+    _builtin,
+    augment,
+    examples_from,
+    load_data_file,
+    request_rows,
+)
 
 # Groups are cut where their average character-trigram cosine falls below this: near-copies (cosine >= 0.8)
 # almost never straddle folds (0.1% of pairs), 6.5% of pairs at 0.6-0.8 do (on the 4,814 built-in examples).
@@ -127,11 +137,16 @@ def _scores(parsers_and_items: Sequence[tuple[NluParser, list[EvalItem]]], thres
 
 
 def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1, *, second_opinion: bool = False,
-                   opinion: Mapping[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
+                   opinion: Mapping[str, Any] | None = None, batch: Collection[tuple[str, str]] = (),
+                   train_on_batch: bool = True, **settings: Any) -> dict[str, Any]:
     """Grouped k-fold figures; with threshold None, every candidate threshold is scored and the best kept.
     `second_opinion` adds the sentence encoder (intents.encoder), trained on the same folds, with `opinion`'s
-    settings (OPINION_TRAINING, OPINION_USE); `settings` go to the n-gram classifier's train()."""
+    settings (OPINION_TRAINING, OPINION_USE); `settings` go to the n-gram classifier's train().
+    `batch`'s (intent, text) examples are dealt to folds with the rest but never scored, and trained on only
+    with `train_on_batch`: two calls then score the same held-out messages on the same folds, without and
+    with a batch of new data (compare_batch)."""
     catalogue, pairs, _ = _builtin("fr")
+    batch = frozenset(batch)
     rules = RuleLayer(catalogue, LEXICONS["fr"])
     fold_of = _folds_of(pairs, folds, seed)
     vectors = request_vectors = None
@@ -145,12 +160,14 @@ def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1
         request_vectors = encoder.embed_cached([part for _, part in requests], cache_directory())
     trained = []
     for fold in range(folds):
-        training = [pair for index, pair in enumerate(pairs) if fold_of[index] != fold]
-        held_out = [EvalItem(text, intent) for index, (intent, text) in enumerate(pairs) if fold_of[index] == fold]
-        parser = _parser(catalogue, training, rules, **settings)
+        inside = [index for index, pair in enumerate(pairs)
+                  if fold_of[index] != fold and (train_on_batch or pair not in batch)]
+        held_out = [EvalItem(text, intent) for index, (intent, text) in enumerate(pairs)
+                    if fold_of[index] == fold and (intent, text) not in batch]
+        parser = _parser(catalogue, [pairs[index] for index in inside], rules, **settings)
         if vectors is not None and request_vectors is not None:
-            inside = [index for index in range(len(pairs)) if fold_of[index] != fold]
-            parts = [row for row, (index, _) in enumerate(requests) if fold_of[index] != fold]
+            trained_on = set(inside)
+            parts = [row for row, (index, _) in enumerate(requests) if index in trained_on]
             labels = [pairs[index][0] for index in inside] + [pairs[requests[row][0]][0] for row in parts]
             layer = fold_opinion(np.vstack([vectors[inside], request_vectors[parts]]), labels, opinion or {})
             layer.known = {text: vectors[index] for index, (_, text) in enumerate(pairs)}
@@ -167,11 +184,37 @@ def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1
         "paraphrase_groups": len(set(zip((intent for intent, _ in pairs), paraphrase_groups(pairs), strict=True))),
         "threshold": best,
         "macro_f1_by_threshold": {str(value): by_threshold[value]["macro_f1"] for value in candidates},
+        "scored": report["items"],
         "macro_f1": report["macro_f1"],
         "accuracy": report["accuracy"],
         "per_intent_f1": {intent: scores["f1"] for intent, scores in report["per_intent"].items()},
         "confusions": report["confusions"],
     }
+
+
+def compare_batch(path: Path, seeds: Sequence[int] = (1, 2, 3), folds: int = 5, *, second_opinion: bool = False,
+                  threshold: float | None = None) -> dict[str, Any]:
+    """A batch of new training data (a data file already in the training files) judged on fixed folds: per
+    fold deal, the other examples' macro-F1 and per-intent F1 trained without it, then with it."""
+    if path.name not in TRAINING_FILES["fr"]:
+        raise ValueError(f"{path.name} is not one of the training files ({', '.join(TRAINING_FILES['fr'])}): "
+                         "list it in intents/training.py first, or the two arms train on the same data")
+    _, examples = load_data_file(path)
+    batch = {(intent, text) for intent, texts in examples.items() for text in texts}
+    threshold = threshold if threshold is not None else (DEFAULT_THRESHOLD_WITH_OPINION if second_opinion
+                                                         else DEFAULT_THRESHOLD)
+    arms: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
+    for seed in seeds:
+        for arm, rows in arms.items():
+            report = cross_validate(folds, threshold, seed, second_opinion=second_opinion, batch=batch,
+                                    train_on_batch=arm == "with")
+            rows.append({"seed": seed, "scored": report["scored"], "macro_f1": report["macro_f1"],
+                         "per_intent_f1": report["per_intent_f1"]})
+    return {"batch": str(path), "examples": len(batch), "second_opinion": second_opinion, "threshold": threshold,
+            "mean_macro_f1": {arm: float(np.mean([r["macro_f1"] for r in rows])) for arm, rows in arms.items()},
+            "mean_per_intent_f1": {arm: {intent: float(np.mean([r["per_intent_f1"][intent] for r in rows]))
+                                         for intent in rows[0]["per_intent_f1"]} for arm, rows in arms.items()},
+            "runs": arms}
 
 
 def french_to_english(threshold: float = DEFAULT_THRESHOLD, *, second_opinion: bool = False,
@@ -241,8 +284,18 @@ def main() -> None:
     arguments.add_argument("--opinion", action="append", default=[], metavar="NAME=VALUE",
                            help="a second-opinion setting: " + ", ".join((*OPINION_TRAINING, *OPINION_USE))
                            + ' (JSON values, e.g. weight=0.7, class_weight="balanced")')
+    arguments.add_argument("--batch", metavar="FILE", help="judge a data file of the training files on fixed folds: "
+                           "the other examples' figures without and with it, seeds 1-3 (prints JSON)")
     options = arguments.parse_args()
     settings, opinion = _assignments(options.set), _assignments(options.opinion)
+    if options.batch:
+        try:
+            report = compare_batch(DATA_DIR / options.batch, folds=options.folds,
+                                   second_opinion=options.second_opinion)
+        except (OSError, ValueError) as exc:
+            arguments.error(str(exc))
+        print(json.dumps(report, ensure_ascii=False))
+        return
     print(run(options.folds, as_json=options.json, second_opinion=options.second_opinion or bool(opinion),
               opinion=opinion, **settings))
 

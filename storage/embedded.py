@@ -12,12 +12,12 @@ from channels import Event
 from storage.base import ConflictError, Store
 from storage.dead_letters import DeadLetter, unloadable
 from storage.embedded_commerce import CommerceTables
+from storage.embedded_outbox import OutboxInMessages, migrate
 from storage.records import (
     CHANNELS,
     STATUS_REPLACES,
     Conversation,
     Message,
-    OutboxEntry,
     Timer,
     TurnWrite,
 )
@@ -31,7 +31,6 @@ CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, conv TEXT NOT NULL,
     provider_message_id TEXT, status TEXT NOT NULL, error TEXT, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_conv ON messages(conv, seq);
-CREATE INDEX IF NOT EXISTS messages_pmid ON messages(provider_message_id);
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY, status TEXT NOT NULL, next_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT, message_id TEXT NOT NULL, body TEXT NOT NULL);
@@ -59,15 +58,15 @@ class StoreLocked(RuntimeError):
     """Another process already owns this data directory."""
 
 
-class EmbeddedStore(CommerceTables, Store):
+class EmbeddedStore(OutboxInMessages, CommerceTables, Store):
     """SQLite (WAL) in `data_dir`, for one process with no database server.
 
     Writes run on the event loop (each takes microseconds) and are committed together once per
-    loop iteration; a write method returns once its commit is durable: with `synchronous="FULL"`
-    (the default) fsynced, so it survives a power cut (see `WalWriter`). Every sequence of
-    statements inside one method runs without an await, so it is atomic for this process. A lock
-    file refuses a second process on the same directory. `fault()` reports a WAL that cannot be
-    checkpointed or fsynced.
+    loop iteration (while an fsync runs, once as it returns); a write method returns once its
+    commit is durable: with `synchronous="FULL"` (the default) fsynced, so it survives a power
+    cut (see `WalWriter`). Every sequence of statements inside one method runs without an await,
+    so it is atomic for this process. A lock file refuses a second process on the same directory.
+    `fault()` reports a WAL that cannot be checkpointed or fsynced.
     """
 
     def __init__(
@@ -97,6 +96,9 @@ class EmbeddedStore(CommerceTables, Store):
                                 checkpoint_interval=self._checkpoint_interval)
                 db.execute("PRAGMA busy_timeout=2000")
                 db.executescript(SCHEMA)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+                for statement in migrate(columns):
+                    db.execute(statement)
                 wal.start()
             except BaseException:
                 db.close()
@@ -198,14 +200,7 @@ class EmbeddedStore(CommerceTables, Store):
                     # No conversation id in the message: it holds the buyer's address.
                     raise ConflictError(f"conversation is at version {int(row[0] or 0) if row else 0}, the turn "
                                         f"expected {expected}")
-        for m in turn.messages:
-            self._insert_message(m)
-        for o in turn.outbox:
-            self._w(
-                "INSERT OR IGNORE INTO outbox (id, status, next_at, attempts, message_id, body) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (o.id, o.status, o.next_attempt_at, o.attempts, o.message_id, o.model_dump_json()),
-            )
+        self._write_messages(turn.messages, turn.outbox)
         for t in turn.timers:
             self._w(
                 "INSERT OR REPLACE INTO timers (id, due_at, body) VALUES (?, ?, ?)",
@@ -219,13 +214,6 @@ class EmbeddedStore(CommerceTables, Store):
             (turn.event_id,),
         )
         await self._durable()
-
-    def _insert_message(self, m: Message) -> None:
-        self._w(
-            "INSERT OR IGNORE INTO messages (id, conv, provider_message_id, status, error, body) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (m.id, m.conversation_id, m.provider_message_id, m.status, m.error, m.model_dump_json()),
-        )
 
     async def transcript(self, conversation_id: str) -> list[Message]:
         rows = self._x(
@@ -251,43 +239,6 @@ class EmbeddedStore(CommerceTables, Store):
         await self._durable()
         return self._x("SELECT 1 FROM messages WHERE provider_message_id = ?", (provider_message_id,)).fetchone() \
             is not None
-
-    # outbox
-    async def pending_outbox(self, now: float, limit: int = 100) -> list[OutboxEntry]:
-        rows = self._x(
-            "SELECT body, next_at, attempts, error FROM outbox WHERE status = 'pending' AND next_at <= ? "
-            "ORDER BY next_at, rowid LIMIT ?",
-            (now, limit),
-        ).fetchall()
-        return [
-            OutboxEntry.model_validate_json(body).model_copy(
-                update={"next_attempt_at": next_at, "attempts": attempts, "error": error}
-            )
-            for body, next_at, attempts, error in rows
-        ]
-
-    async def mark_outbox(
-        self,
-        entry_id: str,
-        status: str,
-        *,
-        attempts: int,
-        next_attempt_at: float = 0.0,
-        error: str | None = None,
-        provider_message_id: str | None = None,
-    ) -> None:
-        # The entry's body never changes: a delivery attempt only updates these columns.
-        self._w(
-            "UPDATE outbox SET status = ?, next_at = ?, attempts = ?, error = ? WHERE id = ?",
-            (status, next_attempt_at, attempts, error, entry_id),
-        )
-        if status in ("sent", "failed"):
-            self._w(
-                "UPDATE messages SET status = ?, error = ?, provider_message_id = COALESCE(?, provider_message_id) "
-                "WHERE id = (SELECT message_id FROM outbox WHERE id = ?)",
-                (status, error, provider_message_id, entry_id),
-            )
-        await self._durable()
 
     # timers
     async def due_timers(self, now: float, limit: int = 100) -> list[Timer]:

@@ -30,13 +30,15 @@ class WalWriter:
     """Commits the writes of one event-loop tick together and tells each writer when they are durable.
 
     Writers run their statements on the loop inside one open transaction, then await `durable()`:
-    the transaction is committed once per loop iteration (group commit). With `fsync` (SQLite's
+    the transaction is committed at the end of a loop iteration (group commit). With `fsync` (SQLite's
     "FULL" durability) a writer also waits for an fdatasync of the WAL, run in a thread so the loop
-    keeps serving; one fsync covers every commit made before it started, and while it runs the
-    next ticks keep committing and share the following one. The connection itself runs
-    `synchronous=NORMAL`, which keeps the WAL consistent after a crash and leaves the fsync to us
-    (SQLite's own FULL would fsync inside each commit, on the loop). Without `fsync` the given
-    `synchronous` applies and a write survives a crash of the process, not of the machine.
+    keeps serving; one fsync covers every commit made before it started. While it runs, the next
+    ticks' writes stay in one open transaction, committed as it returns and covered by the following
+    fsync: a commit made meanwhile would be durable no sooner, and each commit writes every page it
+    dirtied to the WAL again. The connection itself runs `synchronous=NORMAL`, which keeps the WAL
+    consistent after a crash and leaves the fsync to us (SQLite's own FULL would fsync inside each
+    commit, on the loop). Without `fsync` the given `synchronous` applies, a group is committed each
+    loop iteration, and a write survives a crash of the process, not of the machine.
 
     A background task checkpoints the WAL into the database file every `checkpoint_interval`; a
     failure is logged, counted, retried with backoff, and reported by `fault()` until one succeeds.
@@ -57,6 +59,7 @@ class WalWriter:
         self._pending: asyncio.Future[None] | None = None
         self._unsynced: list[asyncio.Future[None]] = []
         self._syncer: asyncio.Task[None] | None = None
+        self._syncing = False
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoint_fault: str | None = None
         self._checkpoint_errors = 0
@@ -89,7 +92,8 @@ class WalWriter:
         if self._pending is None:
             loop = asyncio.get_running_loop()
             self._pending = loop.create_future()
-            loop.call_soon(self._commit)
+            if not self._syncing:
+                loop.call_soon(self._commit)
         await asyncio.shield(self._pending)
 
     def _commit(self) -> None:
@@ -115,23 +119,31 @@ class WalWriter:
 
     async def _sync_wal(self) -> None:
         """fdatasync the WAL in a thread for every commit made before the call; again while commits wait."""
-        while self._unsynced and self._wal_fd is not None:
-            waiters, self._unsynced = self._unsynced, []
-            try:
-                await asyncio.to_thread(os.fdatasync, self._wal_fd)
-            except OSError as exc:
-                # After a failed fsync the kernel may have dropped the dirty pages, so a later success
-                # proves nothing about these commits: the fault stays until an operator restarts.
-                self._fsync_errors += 1
-                self._fsync_fault = f"WAL fsync failed: {exc}"
-                log.error("fsync of %s-wal failed: %s", self._path, exc)
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
-            else:
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
+        self._syncing = True
+        try:
+            while self._unsynced and self._wal_fd is not None:
+                waiters, self._unsynced = self._unsynced, []
+                try:
+                    await asyncio.to_thread(os.fdatasync, self._wal_fd)
+                except OSError as exc:
+                    # After a failed fsync the kernel may have dropped the dirty pages, so a later success
+                    # proves nothing about these commits: the fault stays until an operator restarts.
+                    self._fsync_errors += 1
+                    self._fsync_fault = f"WAL fsync failed: {exc}"
+                    log.error("fsync of %s-wal failed: %s", self._path, exc)
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                else:
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_result(None)
+                if self._pending is not None:
+                    self._commit()  # the writes made during that fsync: the next one covers them
+        finally:
+            self._syncing = False
+            if self._pending is not None:  # left by an error or a cancellation: committed as before
+                asyncio.get_running_loop().call_soon(self._commit)
 
     async def _checkpoint_every(self) -> None:
         delay = self._interval

@@ -78,10 +78,11 @@ async def test_embedded_store_runs_synchronous_full_by_default(tmp_path: Path) -
         await store.close()
 
 
-async def test_concurrent_ingests_are_readable_by_another_connection_once_acknowledged(tmp_path: Path) -> None:
-    store = EmbeddedStore(tmp_path, checkpoint_interval=3600)
+async def acknowledged_but_unreadable(data_dir: Path, count: int, *, one_per_tick: bool) -> list[str]:
+    """Events whose add_events returned but another connection could not read them right then."""
+    store = EmbeddedStore(data_dir, checkpoint_interval=3600)
     await store.start()
-    reader = sqlite3.connect(tmp_path / "palabre.sqlite3")
+    reader = sqlite3.connect(data_dir / "palabre.sqlite3")
     missing: list[str] = []
 
     async def ingest(i: int) -> None:
@@ -92,13 +93,27 @@ async def test_concurrent_ingests_are_readable_by_another_connection_once_acknow
             missing.append(event.id)
 
     try:
-        async with asyncio.timeout(10):
-            await asyncio.gather(*(ingest(i) for i in range(50)))
-        assert missing == []
-        assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 50
+        async with asyncio.timeout(20):
+            tasks = []
+            for i in range(count):
+                tasks.append(asyncio.create_task(ingest(i)))
+                if one_per_tick:
+                    await asyncio.sleep(0)
+            await asyncio.gather(*tasks)
+        assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == count
     finally:
         reader.close()
         await store.close()
+    return missing
+
+
+async def test_concurrent_ingests_are_readable_by_another_connection_once_acknowledged(tmp_path: Path) -> None:
+    assert await acknowledged_but_unreadable(tmp_path, 50, one_per_tick=False) == []
+
+
+async def test_writes_arriving_while_an_fsync_runs_are_committed_before_they_are_acknowledged(tmp_path: Path) -> None:
+    # One write per loop tick, so most arrive while the previous group's fsync runs in its thread.
+    assert await acknowledged_but_unreadable(tmp_path, 300, one_per_tick=True) == []
 
 
 async def test_checkpoint_io_error_is_retried_and_close_releases_lock(tmp_path: Path) -> None:

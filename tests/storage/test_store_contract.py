@@ -394,6 +394,48 @@ async def test_retry_hides_entry_until_due_and_sent_removes_it(store: Store) -> 
     await store.mark_outbox("no-such-entry", "sent", attempts=1)
 
 
+def reply_of(msg_id: str, next_at: float, reply: Reply | None = None) -> tuple[Message, OutboxEntry]:
+    """A reply as the bot writes it: the entry's id is its message's id, both hold the same reply."""
+    reply = reply or Reply(text=f"réponse {msg_id}", buttons=[{"id": "pay", "title": "Payer"}])
+    msg = Message(id=msg_id, conversation_id=CONV, direction="out", text=reply.text, reply=reply, event_id="a")
+    entry = OutboxEntry(id=msg_id, message_id=msg_id, conversation_id=CONV, vendor_id=VENDOR, channel="whatsapp",
+                        provider="meta", recipient=BUYER.address, reply=reply, next_attempt_at=next_at)
+    return msg, entry
+
+
+async def test_a_reply_is_queued_once_and_its_delivery_shows_on_its_transcript_line(store: Store) -> None:
+    now = time.time()
+    (m1, o1), (m2, o2) = reply_of("a:out:0", now - 2), reply_of("a:out:1", now - 1)
+    turn = TurnWrite(event_id="a", messages=[message("a:in", direction="in"), m1, m2], outbox=[o1, o2])
+    await store.commit_turn(turn)
+    await store.commit_turn(turn)  # a turn replayed after a crash writes the same entries, not new ones
+
+    assert await store.pending_outbox(now) == [o1, o2]
+    await store.mark_outbox(o1.id, "pending", attempts=1, next_attempt_at=now + 30, error="timeout")
+    assert await store.pending_outbox(now) == [o2]
+    assert await store.pending_outbox(now + 31) == [o2, o1.model_copy(update={
+        "attempts": 1, "next_attempt_at": now + 30, "error": "timeout"})]
+    line = {m.id: m for m in await store.transcript(CONV)}
+    assert (line[o1.id].status, line[o1.id].error) == ("queued", None)  # a retry is not the buyer's business
+
+    await store.mark_outbox(o1.id, "sent", attempts=2, provider_message_id="wamid.s1")
+    await store.mark_outbox(o2.id, "failed", attempts=8, error="recipient blocked")
+    assert await store.pending_outbox(now + 10_000) == []
+    assert await store.update_message_status("wamid.s1", "read") is True
+    lines = [(m.id, m.status, m.provider_message_id, m.error, m.reply) for m in await store.transcript(CONV)]
+    assert lines == [("a:in", "queued", None, None, None), (o1.id, "read", "wamid.s1", None, o1.reply),
+                     (o2.id, "failed", None, "recipient blocked", o2.reply)]
+
+
+async def test_an_entry_with_another_reply_than_its_message_sends_its_own(store: Store) -> None:
+    now = time.time()
+    msg, _ = reply_of("m-x", now - 1)
+    _, entry = reply_of("m-x", now - 1, Reply(text="autre chose"))
+    await store.commit_turn(TurnWrite(event_id="a", messages=[msg], outbox=[entry]))
+
+    assert [o.reply.text for o in await store.pending_outbox(now)] == ["autre chose"]
+
+
 # timers
 
 

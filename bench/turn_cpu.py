@@ -1,6 +1,6 @@
 """CPU per update of the turn path alone (intake, turn, commit; no HTTP, nothing sent), on the harness's live sale.
 
-    .venv/bin/python bench/turn_cpu.py [--tree DIR] [--buyers 1000] [--profile FILE]
+    .venv/bin/python bench/turn_cpu.py [--tree DIR] [--buyers 1000] [--profile FILE] [--intake] [--uvloop]
 
 The same scenario as ../shared/bench (1000 buyers send ROBE1, 64 at a time, stock 100; the 100 offered
 ones then tap `pay` and `wave`; a warm-up of 200 `/start` first), played in process against the bench
@@ -8,6 +8,8 @@ bot's vendor (bench/telegram_bot.py) on a fresh embedded store. Replies are comm
 not sent, so the figure is the turn's share of the harness's "bot CPU µs/update", free of the HTTP
 stacks on both sides. `--tree` runs another checkout (a `git worktree` of an older commit) to compare.
 Prints one JSON line: updates, CPU µs/update, the cyclic GC's share and its collections per generation.
+`--intake` hands each event to the pipeline as the webhook does (`Pipeline.ingest`, its own task per
+conversation, the turn awaited), so the intake's own Python is measured too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 CONCURRENCY = 64
 STOCK = 100
 
@@ -39,7 +43,7 @@ def update(update_id: int, user: int, text: str | None = None, data: str | None 
         "message": {"message_id": update_id, "chat": chat, "date": 1763730000, "text": "offer"}}}
 
 
-async def run(buyers: int, profile: str | None = None) -> dict[str, Any]:
+async def run(buyers: int, profile: str | None = None, intake: bool = False) -> dict[str, Any]:
     # imported here, once --tree is first on sys.path
     import yaml
     from telegram_bot import vendor_yaml
@@ -69,9 +73,13 @@ async def run(buyers: int, profile: str | None = None) -> dict[str, Any]:
     async def one(body: dict[str, Any]) -> None:
         nonlocal done
         events = telegram.parse_update(body, "bench")
-        await pipeline.store.add_events(events)
-        for event in events:
-            await pipeline._process(event)
+        if intake:
+            for event in events:
+                await pipeline.ingest_and_wait(event)
+        else:
+            await pipeline.store.add_events(events)
+            for event in events:
+                await pipeline._process(event)
         done += 1
 
     for i in range(200):
@@ -120,9 +128,12 @@ def main() -> None:
     parser.add_argument("--tree", default=str(Path(__file__).resolve().parent.parent))
     parser.add_argument("--buyers", type=int, default=1000)
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the measured window (CPU clock) to FILE")
+    parser.add_argument("--intake", action="store_true", help="through Pipeline.ingest, as the webhook does")
+    parser.add_argument("--uvloop", action="store_true", help="on uvloop, the bench bot's loop")
     args = parser.parse_args()
+    loop_run = uvloop.run if args.uvloop else asyncio.run
     sys.path[:0] = [args.tree, str(Path(args.tree) / "bench")]
-    print(json.dumps({"tree": args.tree, **asyncio.run(run(args.buyers, args.profile))}))
+    print(json.dumps({"tree": args.tree, **loop_run(run(args.buyers, args.profile, args.intake))}))
 
 
 if __name__ == "__main__":

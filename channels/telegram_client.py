@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from channels.deadlines import Deadlines
+
 # How long an unused connection is kept: below the 60-90 s after which servers and proxies drop them,
 # so a request rarely meets a connection the other end has just closed.
 IDLE_SECONDS = 15.0
@@ -92,11 +94,6 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
 class BotApiClient:
     """POSTs JSON to `base_url` + a path, over at most `limit` keep-alive connections.
 
@@ -116,6 +113,7 @@ class BotApiClient:
         self._prefix = url.path.rstrip("/") + "/"
         self._host_header = url.netloc.rpartition("@")[2]
         self._timeout = timeout
+        self._deadlines = Deadlines(timeout)  # one timer for every call in flight, not one per call
         self._limit = limit
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()
@@ -139,7 +137,7 @@ class BotApiClient:
             if conn is None:
                 conn = await self._connect(loop)
             waiter: asyncio.Future[tuple[int, bytes]] = loop.create_future()
-            timer = loop.call_later(self._timeout, _expire, waiter)
+            self._deadlines.expire(waiter)
             self._busy.add(conn)
             try:
                 conn.start(waiter, request)
@@ -148,7 +146,7 @@ class BotApiClient:
                 conn.abort()  # left mid-exchange (timeout, drop, cancelled): its next bytes belong to no one
                 raise
             finally:
-                timer.cancel()
+                self._deadlines.discard(waiter)
                 self._busy.discard(conn)
             if not conn.closed:
                 conn.idle_since = time.monotonic()

@@ -21,6 +21,7 @@ from bot.pipeline.turn import TurnBuilder
 from bot.vendors import Vendor
 from channels import Event, Reply
 from channels.base import mask_address
+from channels.deadlines import Deadlines
 from storage import Store, TurnWrite
 from storage.coordination import Coordinator
 from storage.dead_letters import ERROR_LIMIT, DeadLetter
@@ -111,6 +112,8 @@ class Pipeline:
         self.worker = PartitionWorker(streams, self._run_partitioned) if streams else None
         self.intake = StreamIntake(streams, store, coordinator, self._hold_on, self.worker) if streams else None
         self._requeuer: asyncio.Task[None] | None = None
+        # One loop timer for every intake in flight: a timer per webhook cost ~4 µs (bench/RESULTS.md).
+        self._intake_deadlines = Deadlines(INTAKE_TIMEOUT)
         # Called after each committed turn (e.g. the inbox follows handoffs); they must not raise.
         self.turn_listeners: list[TurnListener] = []
 
@@ -119,7 +122,7 @@ class Pipeline:
         """Persist events (durably) and queue the new ones; True for each event not seen before."""
         events = list(events)
         try:
-            async with asyncio.timeout(INTAKE_TIMEOUT):
+            async with self._intake_deadlines.guard():
                 fresh = await self.store.add_events(events)
         except Exception as exc:
             self.metrics.inc("palabre_intake_failures_total")

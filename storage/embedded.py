@@ -12,7 +12,7 @@ from channels import Event
 from storage.base import ConflictError, Store
 from storage.dead_letters import DeadLetter, unloadable
 from storage.embedded_commerce import CommerceTables
-from storage.embedded_outbox import OutboxInMessages, migrate
+from storage.embedded_outbox import SENT_BY_US, OutboxInMessages, migrate
 from storage.records import (
     CHANNELS,
     STATUS_REPLACES,
@@ -232,13 +232,13 @@ class EmbeddedStore(OutboxInMessages, CommerceTables, Store):
     ) -> bool:
         replaceable = STATUS_REPLACES.get(status, ())
         self._w(
-            "UPDATE messages SET status = ?, error = COALESCE(?, error) WHERE provider_message_id = ? "
-            f"AND status IN ({','.join('?' * len(replaceable))})",
+            "UPDATE messages SET status = ?, error = COALESCE(?, error) "
+            f"WHERE provider_message_id = ? AND {SENT_BY_US} AND status IN ({','.join('?' * len(replaceable))})",
             (status, error, provider_message_id, *replaceable),
         )
         await self._durable()
-        return self._x("SELECT 1 FROM messages WHERE provider_message_id = ?", (provider_message_id,)).fetchone() \
-            is not None
+        return self._x(f"SELECT 1 FROM messages WHERE provider_message_id = ? AND {SENT_BY_US}",
+                       (provider_message_id,)).fetchone() is not None
 
     # timers
     async def due_timers(self, now: float, limit: int = 100) -> list[Timer]:

@@ -13,6 +13,9 @@ DELIVERY_COLUMNS = (("due", "REAL"), ("attempts", "INTEGER"), ("ob_error", "TEXT
 IN_COLUMNS = frozenset({"status", "attempts", "next_attempt_at", "error"})
 NOT_IN_ROUTE = IN_COLUMNS | {"reply"}
 
+# The provider-id index's condition; a lookup repeats it so that SQLite can use the partial index.
+SENT_BY_US = "provider_message_id IS NOT NULL AND status <> 'received'"
+
 _INSERT_PLAIN = ("INSERT OR IGNORE INTO messages (id, conv, provider_message_id, status, error, body) "
                  "VALUES (?, ?, ?, ?, ?, ?)")
 _INSERT_QUEUED = ("INSERT OR IGNORE INTO messages (id, conv, provider_message_id, status, error, body, "
@@ -31,10 +34,11 @@ def migrate(db_columns: set[str]) -> list[str]:
             if name not in db_columns]
     return [*adds,
             "CREATE INDEX IF NOT EXISTS messages_due ON messages(due) WHERE due IS NOT NULL",
-            # Outbound rows have no provider id until sent: the old full index held an entry for each.
+            # Statuses only ever target what we sent: a buyer's message (status "received", which no status
+            # replaces) stays out of the index, and an outbound row enters it once its provider id is known.
             "DROP INDEX IF EXISTS messages_pmid",
-            "CREATE INDEX IF NOT EXISTS messages_sent ON messages(provider_message_id) "
-            "WHERE provider_message_id IS NOT NULL"]
+            "DROP INDEX IF EXISTS messages_sent",
+            f"CREATE INDEX IF NOT EXISTS messages_outbound_pmid ON messages(provider_message_id) WHERE {SENT_BY_US}"]
 
 
 class OutboxInMessages(SqliteTables):

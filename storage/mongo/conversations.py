@@ -125,7 +125,9 @@ class ConversationRecords(MongoDatabase):
             {"provider_message_id": provider_message_id, "status": {"$in": list(STATUS_REPLACES.get(status, ()))}},
             {"$set": changes},
         )
-        return await self._messages.find_one({"provider_message_id": provider_message_id}, {"_id": 1}) is not None
+        # As the embedded store: a status names what we sent, never a buyer's message.
+        return await self._messages.find_one(
+            {"provider_message_id": provider_message_id, "status": {"$ne": "received"}}, {"_id": 1}) is not None
 
     # outbox
     async def pending_outbox(self, now: float, limit: int = 100) -> list[OutboxEntry]:

@@ -427,6 +427,20 @@ async def test_a_reply_is_queued_once_and_its_delivery_shows_on_its_transcript_l
                      (o2.id, "failed", None, "recipient blocked", o2.reply)]
 
 
+async def test_a_status_naming_a_buyers_message_finds_nothing_and_changes_nothing(store: Store) -> None:
+    now = time.time()
+    msg, entry = reply_of("a:out:0", now - 1)
+    inbound = message("a:in", direction="in").model_copy(update={"provider_message_id": "wamid.in",
+                                                                 "status": "received"})
+    await store.commit_turn(TurnWrite(event_id="a", messages=[inbound, msg], outbox=[entry]))
+    await store.mark_outbox(entry.id, "sent", attempts=1, provider_message_id="wamid.out")
+
+    assert await store.update_message_status("wamid.in", "read") is False  # the buyer's own message
+    assert await store.update_message_status("wamid.out", "read") is True
+    lines = [(m.id, m.status, m.provider_message_id) for m in await store.transcript(CONV)]
+    assert lines == [("a:in", "received", "wamid.in"), (entry.id, "read", "wamid.out")]
+
+
 async def test_an_entry_with_another_reply_than_its_message_sends_its_own(store: Store) -> None:
     now = time.time()
     msg, _ = reply_of("m-x", now - 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -52,7 +53,10 @@ def main() -> None:
     tune_collector()  # as `palabre run` does
     loop = server_loop(settings.event_loop)  # PALABRE_LOOP=asyncio for the stock loop
     print(f"palabre bench bot on {type(loop).__module__}.{type(loop).__name__}", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
+    finally:  # the harness starts a bot per run: thousands of runs would fill /tmp with their stores
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

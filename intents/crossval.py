@@ -6,7 +6,8 @@ always falls in one fold. Each fold's messages go through the whole parser (rule
 trained on the other folds only; augmentation is applied to the training folds only. The out-of-scope
 threshold is chosen here, on these out-of-fold predictions, never on an evaluation set. A second check
 trains on fr.yaml alone and scores en.yaml (English phrasing the French data never showed). `--batch FILE`
-judges a batch of new training data on fixed folds (compare_batch).
+judges a batch of new training data on fixed folds (compare_batch); `--relabel-from DIR` judges a relabelling
+of the data against its copy in DIR, on the same folds (compare_relabel).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from intents.training import (
     augment,
     examples_from,
     load_data_file,
+    read_training,
     request_rows,
 )
 
@@ -138,17 +140,21 @@ def _scores(parsers_and_items: Sequence[tuple[NluParser, list[EvalItem]]], thres
 
 def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1, *, second_opinion: bool = False,
                    opinion: Mapping[str, Any] | None = None, batch: Collection[tuple[str, str]] = (),
-                   train_on_batch: bool = True, **settings: Any) -> dict[str, Any]:
+                   train_on_batch: bool = True, data: tuple[Sequence[Any], Sequence[tuple[str, str]]] | None = None,
+                   fold_of: Sequence[int] | None = None, scored_only: Collection[tuple[str, str]] | None = None,
+                   **settings: Any) -> dict[str, Any]:
     """Grouped k-fold figures; with threshold None, every candidate threshold is scored and the best kept.
     `second_opinion` adds the sentence encoder (intents.encoder), trained on the same folds, with `opinion`'s
     settings (OPINION_TRAINING, OPINION_USE); `settings` go to the n-gram classifier's train().
     `batch`'s (intent, text) examples are dealt to folds with the rest but never scored, and trained on only
     with `train_on_batch`: two calls then score the same held-out messages on the same folds, without and
-    with a batch of new data (compare_batch)."""
-    catalogue, pairs, _ = _builtin("fr")
+    with a batch of new data (compare_batch). `data` (catalogue, pairs) replaces the built-in examples, `fold_of`
+    the fold deal (-1: always trained on, never scored), `scored_only` limits the scored messages
+    (compare_relabel)."""
+    catalogue, pairs = data if data is not None else _builtin("fr")[:2]
     batch = frozenset(batch)
     rules = RuleLayer(catalogue, LEXICONS["fr"])
-    fold_of = _folds_of(pairs, folds, seed)
+    fold_of = list(fold_of) if fold_of is not None else _folds_of(pairs, folds, seed)
     vectors = request_vectors = None
     requests: list[tuple[int, str]] = []
     if second_opinion:
@@ -163,7 +169,8 @@ def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1
         inside = [index for index, pair in enumerate(pairs)
                   if fold_of[index] != fold and (train_on_batch or pair not in batch)]
         held_out = [EvalItem(text, intent) for index, (intent, text) in enumerate(pairs)
-                    if fold_of[index] == fold and (intent, text) not in batch]
+                    if fold_of[index] == fold and (intent, text) not in batch
+                    and (scored_only is None or (intent, text) in scored_only)]
         parser = _parser(catalogue, [pairs[index] for index in inside], rules, **settings)
         if vectors is not None and request_vectors is not None:
             trained_on = set(inside)
@@ -211,6 +218,36 @@ def compare_batch(path: Path, seeds: Sequence[int] = (1, 2, 3), folds: int = 5, 
             rows.append({"seed": seed, "scored": report["scored"], "macro_f1": report["macro_f1"],
                          "per_intent_f1": report["per_intent_f1"]})
     return {"batch": str(path), "examples": len(batch), "second_opinion": second_opinion, "threshold": threshold,
+            "mean_macro_f1": {arm: float(np.mean([r["macro_f1"] for r in rows])) for arm, rows in arms.items()},
+            "mean_per_intent_f1": {arm: {intent: float(np.mean([r["per_intent_f1"][intent] for r in rows]))
+                                         for intent in rows[0]["per_intent_f1"]} for arm, rows in arms.items()},
+            "runs": arms}
+
+
+def compare_relabel(before: Path, seeds: Sequence[int] = (1, 2, 3), folds: int = 5, *,
+                    second_opinion: bool = False, threshold: float | None = None) -> dict[str, Any]:
+    """A relabelling (examples moved to another intent or removed) judged on fixed folds: `before` holds the
+    data files as they were. Per fold deal (dealt on the data before), both versions train on the same folds
+    and score the same held-out messages — those whose label did not change; a text kept under a new label
+    stays in its fold, one only in the new data (none, for a relabelling) is trained on and never scored."""
+    old = read_training(before, TRAINING_FILES["fr"])[:2]
+    new = _builtin("fr")[:2]
+    unchanged = frozenset(old[1]) & frozenset(new[1])
+    threshold = threshold if threshold is not None else (DEFAULT_THRESHOLD_WITH_OPINION if second_opinion
+                                                         else DEFAULT_THRESHOLD)
+    arms: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    for seed in seeds:
+        deal = _folds_of(old[1], folds, seed)
+        fold_of_text = {text: fold for (_, text), fold in zip(old[1], deal, strict=True)}
+        deals = {"before": deal, "after": [fold_of_text.get(text, -1) for _, text in new[1]]}
+        for arm, rows in arms.items():
+            report = cross_validate(folds, threshold, seed, second_opinion=second_opinion,
+                                    data=old if arm == "before" else new, fold_of=deals[arm],
+                                    scored_only=unchanged)
+            rows.append({"seed": seed, "scored": report["scored"], "macro_f1": report["macro_f1"],
+                         "per_intent_f1": report["per_intent_f1"]})
+    return {"before": str(before), "changed": len(set(old[1]) ^ set(new[1])), "second_opinion": second_opinion,
+            "threshold": threshold,
             "mean_macro_f1": {arm: float(np.mean([r["macro_f1"] for r in rows])) for arm, rows in arms.items()},
             "mean_per_intent_f1": {arm: {intent: float(np.mean([r["per_intent_f1"][intent] for r in rows]))
                                          for intent in rows[0]["per_intent_f1"]} for arm, rows in arms.items()},
@@ -286,8 +323,18 @@ def main() -> None:
                            + ' (JSON values, e.g. weight=0.7, class_weight="balanced")')
     arguments.add_argument("--batch", metavar="FILE", help="judge a data file of the training files on fixed folds: "
                            "the other examples' figures without and with it, seeds 1-3 (prints JSON)")
+    arguments.add_argument("--relabel-from", metavar="DIR", help="judge a relabelling of the training files against "
+                           "their copy in DIR on fixed folds, seeds 1-3 (prints JSON)")
     options = arguments.parse_args()
     settings, opinion = _assignments(options.set), _assignments(options.opinion)
+    if options.relabel_from:
+        try:
+            report = compare_relabel(Path(options.relabel_from), folds=options.folds,
+                                     second_opinion=options.second_opinion)
+        except (OSError, ValueError) as exc:
+            arguments.error(str(exc))
+        print(json.dumps(report, ensure_ascii=False))
+        return
     if options.batch:
         try:
             report = compare_batch(DATA_DIR / options.batch, folds=options.folds,

@@ -47,7 +47,8 @@ ENTITY_INTENTS: dict[str, str] = {"buy": "product", "payment": "payment_method"}
 # When both fire, the rules do not decide ("merci pour le sac", "non ROBE1", "merci pour la livraison"):
 # the classifier reads the whole message.
 RULE_CONFLICTS: dict[str, frozenset[str]] = {
-    "buy": frozenset({"thanks", "deny", "goodbye"}),
+    # "vous vendez des chaussures ?" asks whether a kind of product is sold (product_info), it buys nothing
+    "buy": frozenset({"thanks", "deny", "goodbye", "menu"}),
     # "je veux payer ma commande" pays (NLU-LABELS.md), "où est ma commande payée ?" asks where it is
     "order_status": frozenset({"thanks", "payment"}),
     # "merci pour l'aide", "merci pour l'accueil": thanks, not a plea for help or the catalogue

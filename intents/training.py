@@ -71,12 +71,18 @@ def load_data_file(path: Path) -> tuple[list[CatalogueItem], dict[str, list[str]
 @cache
 def _builtin(language: str) -> tuple[tuple[CatalogueItem, ...], tuple[tuple[str, str], ...], str]:
     """(training catalogue, (intent, text) pairs, digest of the files) for a language."""
-    files = TRAINING_FILES.get(language, TRAINING_FILES["fr"])
+    return read_training(DATA_DIR, TRAINING_FILES.get(language, TRAINING_FILES["fr"]))
+
+
+def read_training(directory: Path, files: Sequence[str]) -> tuple[tuple[CatalogueItem, ...],
+                                                                  tuple[tuple[str, str], ...], str]:
+    """(catalogue, (intent, text) pairs, digest) of these data files in `directory` (another copy of the data,
+    e.g. before a relabelling, is read the same way: intents.crossval.compare_relabel)."""
     catalogue: dict[str, CatalogueItem] = {}
     pairs: list[tuple[str, str]] = []
     digest = hashlib.sha256()
     for name in files:
-        path = DATA_DIR / name
+        path = directory / name
         digest.update(path.read_bytes())
         items, examples = load_data_file(path)
         for item in items:

@@ -31,12 +31,12 @@ from intents.training import (
 
 THIRD_PARTY = DATA_DIR / "thirdparty_eval.yaml"
 # Measured value minus a small margin: a change that makes the parser worse on held-out phrasing fails.
-CV_MACRO_F1_FLOOR = 0.765  # measured 0.773 (3 folds, threshold 0.4; 0.767 in round 6, 0.759 in round 5)
+CV_MACRO_F1_FLOOR = 0.768  # measured 0.776 (3 folds, threshold 0.4; 0.773 in round 8, 0.767 in round 6)
 # Round 8 lowered this from 0.56: the weakest, out_of_scope, measured 0.558 (help 0.712). Its new examples re-deal
 # the paraphrase groups and folds; on the same 3-fold deal out_of_scope is 0.559 without them and 0.557 with them,
 # and on fixed 5-fold deals (three seeds) they raise it (0.582 -> 0.586): the move is the re-deal, not the data.
-CV_INTENT_F1_FLOOR = 0.54
-TRANSFER_MACRO_F1_FLOOR = 0.72  # measured 0.732 (0.733 in round 6, 0.724 in round 5, 0.652 before round 3)
+CV_INTENT_F1_FLOOR = 0.54  # measured: out_of_scope 0.551 after round 9's label audit (0.558 in round 8)
+TRANSFER_MACRO_F1_FLOOR = 0.72  # measured 0.728 (0.732 in round 8, 0.724 in round 5, 0.652 before round 3)
 # Round 5 added 14 harder French shop chats (9 product questions): the rules path scored 0.791 on the set.
 # Round 6 lowered these floors by 0.01-0.03, measured: relabelling 10 training examples by NLU-LABELS.md
 # (help vs buy for "how do I order", promo and delivery-cost questions out of product_info, a tax payment as
@@ -44,9 +44,9 @@ TRANSFER_MACRO_F1_FLOOR = 0.72  # measured 0.732 (0.733 in round 6, 0.724 in rou
 # (chosen by grouped cross-validation, +0.005 there) to 0.775 / 0.804 / 0.832; with the second opinion the set
 # scores 0.816 (0.810 in round 5). Round 8 (per-example augmentation seeds and 141 new examples, chosen by
 # cross-validation only) measured 0.784 / 0.813 / 0.861 and raised them. The set's errors were not read.
-THIRD_PARTY_MACRO_F1_FLOOR = 0.775  # measured 0.784 on 321 scored items (0.775 in round 6, 0.791 in round 5)
-THIRD_PARTY_ACCURACY_FLOOR = 0.805  # measured 0.813 (0.804 in round 6)
-THIRD_PARTY_OUT_OF_SCOPE_F1_FLOOR = 0.85  # measured 0.861 (0.832 in round 6)
+THIRD_PARTY_MACRO_F1_FLOOR = 0.775  # measured 0.785 on 321 scored items (0.784 in round 8, 0.775 in round 6)
+THIRD_PARTY_ACCURACY_FLOOR = 0.805  # measured 0.816 (0.813 in round 8, 0.804 in round 6)
+THIRD_PARTY_OUT_OF_SCOPE_F1_FLOOR = 0.85  # measured 0.867 (0.861 in round 8, 0.832 in round 6)
 # No paraphrase group may hold more than this share of an intent's examples (measured at most 18%, thanks;
 # single linkage gave 85%).
 LARGEST_GROUP_SHARE = 0.25

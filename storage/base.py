@@ -128,6 +128,11 @@ class Store(ABC):
     async def get_product(self, vendor_id: str, code: str) -> Product | None: ...
 
     @abstractmethod
+    async def get_product_and_hold(self, vendor_id: str, code: str, hold_id: str) -> tuple[Product | None, bool]:
+        """The product and whether `hold_id` holds units of it, in one read: a reservation that finds the
+        product sold out and nothing held under its id needs no stock change (a replayed one finds its hold)."""
+
+    @abstractmethod
     async def list_products(self, vendor_id: str) -> list[Product]: ...
 
     @abstractmethod

@@ -20,6 +20,7 @@ from storage.records import (
     Message,
     Timer,
     TurnWrite,
+    to_json,
 )
 from storage.sqlite_wal import WalWriter
 
@@ -144,7 +145,7 @@ class EmbeddedStore(OutboxInMessages, CommerceTables, Store):
     async def add_events(self, events: Iterable[Event]) -> list[bool]:
         fresh = [
             self._w(
-                "INSERT OR IGNORE INTO events (id, body) VALUES (?, ?)", (e.id, e.model_dump_json())
+                "INSERT OR IGNORE INTO events (id, body) VALUES (?, ?)", (e.id, to_json(e))
             ).rowcount
             == 1
             for e in events
@@ -179,7 +180,7 @@ class EmbeddedStore(OutboxInMessages, CommerceTables, Store):
             expected = turn.expected_version
             if expected is None:
                 self._w("INSERT INTO conversations (id, body) VALUES (?, ?) "
-                        "ON CONFLICT(id) DO UPDATE SET body = excluded.body", (c.id, c.model_dump_json()))
+                        "ON CONFLICT(id) DO UPDATE SET body = excluded.body", (c.id, to_json(c)))
             else:
                 # The version check is the write's own condition (one statement, the version read by SQLite):
                 # a new conversation (expected 0) is inserted unless one was stored meanwhile.
@@ -189,11 +190,11 @@ class EmbeddedStore(OutboxInMessages, CommerceTables, Store):
                     sql = ("INSERT INTO conversations (id, body) VALUES (?, ?) ON CONFLICT(id) DO UPDATE "
                            "SET body = excluded.body WHERE COALESCE(json_extract(conversations.body, '$.version'), 0) "
                            "= ?")
-                    params: tuple = (c.id, c.model_dump_json(), expected)
+                    params: tuple = (c.id, to_json(c), expected)
                 else:
                     sql = ("UPDATE conversations SET body = ? WHERE id = ? "
                            "AND COALESCE(json_extract(body, '$.version'), 0) = ?")
-                    params = (c.model_dump_json(), c.id, expected)
+                    params = (to_json(c), c.id, expected)
                 if self._w(sql, params).rowcount != 1:
                     row = self._x("SELECT json_extract(body, '$.version') FROM conversations WHERE id = ?",
                                   (c.id,)).fetchone()

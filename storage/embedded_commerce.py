@@ -8,6 +8,11 @@ from collections.abc import Iterable
 from storage.embedded_tables import SqliteTables
 from storage.records import ChannelAccount, Document, Order, OrderStatus, Payment, Product
 
+# The row's body is the product without its stock; SQLite splices the stock column in, so the JSON is parsed once.
+_PRODUCT = "SELECT json_set(body, '$.stock', stock) FROM products WHERE vendor = ? AND code = ?"
+_PRODUCT_AND_HOLD = ("SELECT json_set(body, '$.stock', stock), EXISTS (SELECT 1 FROM holds WHERE id = ? AND vendor = ? "
+                     "AND code = ?) FROM products WHERE vendor = ? AND code = ?")
+
 
 class CommerceTables(SqliteTables):
     """Every statement sequence runs without an await, so it is atomic for the store's one process."""
@@ -21,20 +26,19 @@ class CommerceTables(SqliteTables):
             )
         await self._durable()
 
-    def _product(self, row: tuple[str, int]) -> Product:
-        return Product.model_validate({**json.loads(row[0]), "stock": row[1]})
-
     async def get_product(self, vendor_id: str, code: str) -> Product | None:
-        row = self._x(
-            "SELECT body, stock FROM products WHERE vendor = ? AND code = ?", (vendor_id, code)
-        ).fetchone()
-        return self._product(row) if row else None
+        row = self._x(_PRODUCT, (vendor_id, code)).fetchone()
+        return Product.model_validate_json(row[0]) if row else None
+
+    async def get_product_and_hold(self, vendor_id: str, code: str, hold_id: str) -> tuple[Product | None, bool]:
+        row = self._x(_PRODUCT_AND_HOLD, (hold_id, vendor_id, code, vendor_id, code)).fetchone()
+        return (Product.model_validate_json(row[0]), bool(row[1])) if row else (None, False)
 
     async def list_products(self, vendor_id: str) -> list[Product]:
         rows = self._x(
-            "SELECT body, stock FROM products WHERE vendor = ? ORDER BY rowid", (vendor_id,)
+            "SELECT json_set(body, '$.stock', stock) FROM products WHERE vendor = ? ORDER BY rowid", (vendor_id,)
         ).fetchall()
-        return [self._product(r) for r in rows]
+        return [Product.model_validate_json(r[0]) for r in rows]
 
     async def set_stock(self, vendor_id: str, code: str, stock: int) -> None:
         self._w("UPDATE products SET stock = ? WHERE vendor = ? AND code = ?", (stock, vendor_id, code))

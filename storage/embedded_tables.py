@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 from storage.sqlite_wal import WalWriter
@@ -23,7 +24,7 @@ class SqliteTables:
             self._db.execute("BEGIN")
         return self._db.execute(sql, params)
 
-    async def _durable(self) -> None:
-        """Wait until every write made so far is committed and durable."""
+    def _durable(self) -> asyncio.Future[None]:
+        """What to await until every write made so far is committed and durable."""
         assert self._wal is not None, "store not started"
-        await self._wal.durable()
+        return self._wal.durable()

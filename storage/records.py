@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,12 @@ STATUS_REPLACES: dict[str, tuple[str, ...]] = {
 
 def now() -> float:
     return time.time()
+
+
+def to_json(record: BaseModel, include: AbstractSet[str] | None = None) -> str:
+    """`record.model_dump_json(include=include)`, straight from the model's serializer: the method's keyword
+    plumbing cost ~0.5 µs a dump, and a turn's write dumps five records."""
+    return record.__pydantic_serializer__.to_json(record, include=include).decode()
 
 
 class Conversation(BaseModel):

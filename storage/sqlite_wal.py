@@ -9,6 +9,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from storage.waiters import settle
+
 log = logging.getLogger(__name__)
 
 # A failing checkpoint is retried with a delay doubling from the interval up to this many intervals.
@@ -56,7 +58,8 @@ class WalWriter:
         # stall every turn for the fsync, so a background thread with its own connection does them.
         db.execute("PRAGMA wal_autocheckpoint=0")
         self._wal_fd: int | None = None
-        self._pending: asyncio.Future[None] | None = None
+        # The writers of the open group, then of the commits the running fsync does not cover (storage.waiters).
+        self._pending: list[asyncio.Future[None]] | None = None
         self._unsynced: list[asyncio.Future[None]] = []
         self._syncer: asyncio.Task[None] | None = None
         self._syncing = False
@@ -87,18 +90,25 @@ class WalWriter:
         return {"palabre_store_checkpoint_errors_total": self._checkpoint_errors,
                 "palabre_store_fsync_errors_total": self._fsync_errors}
 
-    async def durable(self) -> None:
-        """Wait for the group commit (and fsync) that includes every write made so far."""
+    def durable(self) -> asyncio.Future[None]:
+        """What to await for the group commit (and fsync) that includes every write made so far.
+
+        A future, not a coroutine: every write of the store awaits one, and a coroutine around it cost more
+        than the wait's own bookkeeping.
+        """
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         if self._pending is None:
-            loop = asyncio.get_running_loop()
-            self._pending = loop.create_future()
+            self._pending = [waiter]
             if not self._syncing:
                 loop.call_soon(self._commit)
-        await asyncio.shield(self._pending)
+        else:
+            self._pending.append(waiter)
+        return waiter
 
     def _commit(self) -> None:
-        fut, self._pending = self._pending, None
-        assert fut is not None
+        waiters, self._pending = self._pending, None
+        assert waiters is not None
         try:
             if self._db.in_transaction:
                 self._db.commit()
@@ -108,12 +118,12 @@ class WalWriter:
             with contextlib.suppress(sqlite3.Error):
                 if self._db.in_transaction:
                     self._db.rollback()
-            fut.set_exception(exc)
+            settle(waiters, exc)
             return
         if self._wal_fd is None:
-            fut.set_result(None)
+            settle(waiters)
             return
-        self._unsynced.append(fut)
+        self._unsynced += waiters
         if self._syncer is None or self._syncer.done():
             self._syncer = asyncio.get_running_loop().create_task(self._sync_wal())
 
@@ -131,13 +141,9 @@ class WalWriter:
                     self._fsync_errors += 1
                     self._fsync_fault = f"WAL fsync failed: {exc}"
                     log.error("fsync of %s-wal failed: %s", self._path, exc)
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
+                    settle(waiters, exc)
                 else:
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_result(None)
+                    settle(waiters)
                 if self._pending is not None:
                     self._commit()  # the writes made during that fsync: the next one covers them
         finally:

@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 from channels import Event
 from storage.redis_batch import AutoPipeline
 from storage.redis_scripts import ACK_DEL_LUA, DEAD_CONSUMERS_LUA, LEASE_LUA, MEMBERS_LUA, RENEW_LUA, UNLOCK_LUA
+from storage.waiters import settle
 
 __all__ = ["Entry", "Lease", "StreamBus", "partition_of"]
 
@@ -101,7 +102,7 @@ class StreamBus:
         self._batch = batch or AutoPipeline(self._redis)
         self._names = [self.stream(p) for p in range(partitions)]
         self._encoded = [name.encode() for name in self._names]
-        self._acking: tuple[dict[int, list[str]], asyncio.Future[None]] | None = None
+        self._acking: tuple[dict[int, list[str]], list[asyncio.Future[None]]] | None = None
 
     def stream(self, partition: int) -> str:
         return f"{self._prefix}stream:{partition}"
@@ -169,24 +170,24 @@ class StreamBus:
         """
         if not entry_ids:
             return
+        loop = asyncio.get_running_loop()
         if self._acking is None:
             # The acks of one event-loop tick become one script call (XACK and XDEL) per partition.
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            # Retrieved here: its waiters may all have been cancelled by the time it fails.
-            done.add_done_callback(lambda f: f.cancelled() or f.exception())
-            self._acking = ({}, done)
-            asyncio.get_running_loop().call_soon(self._flush_acks)
-        by_partition, flushed = self._acking
+            self._acking = ({}, [])
+            loop.call_soon(self._flush_acks)
+        by_partition, waiters = self._acking
         by_partition.setdefault(partition, []).extend(entry_ids)
-        await asyncio.shield(flushed)
+        waiter: asyncio.Future[None] = loop.create_future()
+        waiters.append(waiter)  # its own future (storage.waiters): a cancelled caller leaves the others' waits
+        await waiter
 
     def _flush_acks(self) -> None:
         assert self._acking is not None
-        (by_partition, done), self._acking = self._acking, None
+        (by_partition, waiters), self._acking = self._acking, None
         # EVAL, not EVALSHA: the script is short, and a Redis restarted empty never answers NOSCRIPT.
         commands = [self._batch.submit("EVAL", ACK_DEL_LUA, 1, self._names[partition], GROUP, *ids[i:i + ACK_CHUNK])
                     for partition, ids in by_partition.items() for i in range(0, len(ids), ACK_CHUNK)]
-        asyncio.gather(*commands).add_done_callback(lambda result: _forward(result, done))
+        asyncio.gather(*commands).add_done_callback(lambda result: _forward(result, waiters))
 
     async def claim(self, partition: int, limit: int = 10_000) -> int:
         """Make every pending entry of the partition ours (XAUTOCLAIM): a previous owner's unacknowledged
@@ -262,13 +263,10 @@ def _field(fields: list[str] | None, name: str) -> str:
     return ""
 
 
-def _forward(result: asyncio.Future[object], done: asyncio.Future[None]) -> None:
-    """Settle `done` as `result` went (its waiters are the callers of one tick's acks)."""
-    if done.done():
-        return
+def _forward(result: asyncio.Future[object], waiters: list[asyncio.Future[None]]) -> None:
+    """Settle the callers of one tick's acks as `result` went."""
     if result.cancelled():
-        done.cancel()
-    elif result.exception() is not None:
-        done.set_exception(result.exception())  # type: ignore[arg-type]
+        for waiter in waiters:
+            waiter.cancel()
     else:
-        done.set_result(None)
+        settle(waiters, result.exception())

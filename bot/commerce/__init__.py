@@ -120,21 +120,21 @@ async def reserve_product(turn: Turn) -> bool:
     early = turn.event.payload == "again" or bool(settings.get("prepayment_for_flagged"))
     record = await turn_buyer(turn) if early else None
     code = _wanted_code(turn, record.last_bought if record else None)
-    product = await s.store.get_product(s.vendor.id, code) if code else None
+    order_id = derived_id("o", turn.event.id)
+    # Whether this turn already holds units (run before, up to a crash) comes with the product's read.
+    product, held = await s.store.get_product_and_hold(s.vendor.id, code, order_id) if code else (None, False)
     turn.variables["product"] = product or {"code": code or "?", "name": code or "?"}
     if product is None:
         return False
     wanted = turn.slots.get("quantity") or turn.entity("quantity", 1) or 1
     qty = max(1, min(int(wanted), int(settings["max_quantity"])))
-    order_id = derived_id("o", turn.event.id)
     prepaid = record is not None and prepayment_required(record, settings)
-    if prepaid and product.stock < qty:
+    if product.stock < qty and (prepaid or not held):
+        # sold out already when read, and nothing of it held for this turn: that read is what is left, and
+        # no stock change is tried (a live sale's buyers after the last unit are most of its turns)
         turn.variables["places_left"] = product.stock
         return False
     if not prepaid and not await s.store.reserve_stock(s.vendor.id, product.code, qty, order_id):
-        if product.stock < qty:  # sold out already when read: that read is what is left (no race lost)
-            turn.variables["places_left"] = product.stock
-            return False
         # what is left now, not what was left before the buyers who won the race took theirs
         fresh = await s.store.get_product(s.vendor.id, product.code)
         turn.variables["places_left"] = fresh.stock if fresh else 0

@@ -36,6 +36,15 @@ class StockRecords(MongoDatabase):
         doc = await self._products.find_one({"vendor_id": vendor_id, "code": code}, {"held": 0})
         return load_record(Product, doc) if doc else None
 
+    async def get_product_and_hold(self, vendor_id: str, code: str, hold_id: str) -> tuple[Product | None, bool]:
+        key = _hold_key(hold_id)
+        # Only this hold of the map (a live sale's product holds one entry per buyer who got a unit).
+        fields = {name: 1 for name in Product.model_fields}
+        doc = await self._products.find_one({"vendor_id": vendor_id, "code": code}, {**fields, f"held.{key}": 1})
+        if doc is None:
+            return None, False
+        return load_record(Product, doc), key in (doc.get("held") or {})
+
     async def list_products(self, vendor_id: str) -> list[Product]:
         cursor = self._products.find({"vendor_id": vendor_id}, {"held": 0}).sort("_id", ASCENDING)
         return [load_record(Product, d) for d in await cursor.to_list(None)]

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from bot.pipeline.partitions import DEAD_AFTER_TTLS, PartitionWorker
 from channels import Contact, Event
-from storage.streams import GROUP, Lease, StreamBus
+from storage.streams import GROUP, Entry, Lease, StreamBus
 
 LEASE_TTL = 0.3
 PARTITIONS = 2
@@ -22,6 +22,15 @@ def event(i: int) -> Event:
 
 def bus(url: str, prefix: str) -> StreamBus:
     return StreamBus(url, partitions=PARTITIONS, prefix=prefix, lease_ttl=LEASE_TTL)
+
+
+async def appended_and_read(one: StreamBus, count: int, partitions: int) -> list[Entry]:
+    """`count` events appended on a new bus, then read back from every partition."""
+    await one.ensure_groups()
+    await one.append([(e.conversation_key, e.model_dump_json()) for e in map(event, range(count))])
+    read = await one.read({p: ">" for p in range(partitions)}, 100, 100) or []
+    assert len(read) == count
+    return read
 
 
 async def consumers(url: str, stream: str) -> dict[str, int]:
@@ -103,11 +112,8 @@ async def test_entries_of_every_partition_acknowledged_at_once_leave_nothing_pen
     one = StreamBus(redis_url, partitions=4, prefix=prefix, lease_ttl=LEASE_TTL)
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        await one.ensure_groups()
-        events = [event(i) for i in range(40)]
-        await one.append([(e.conversation_key, e.model_dump_json()) for e in events])
-        read = await one.read({p: ">" for p in range(4)}, 100, 100) or []
-        assert len(read) == len(events) and len({entry.partition for entry in read}) == 4
+        read = await appended_and_read(one, 40, 4)
+        assert len({entry.partition for entry in read}) == 4
 
         # Acknowledged in one instant, as a burst of turns ending together does.
         await asyncio.gather(*(one.ack(entry.partition, [entry.id]) for entry in read))
@@ -115,6 +121,28 @@ async def test_entries_of_every_partition_acknowledged_at_once_leave_nothing_pen
         for p in range(4):
             assert (await client.xpending(one.stream(p), GROUP))["pending"] == 0
             assert await client.xlen(one.stream(p)) == 0
+    finally:
+        await client.aclose()
+        await one.close()
+
+
+async def test_an_ack_whose_caller_is_cancelled_still_lands_and_the_tick_s_other_acks_complete(redis_url: str) -> None:
+    # A turn cancelled at shutdown while its ack waits must not fail the acks of the turns that share its
+    # tick's script call (each waits on its own future now, not on one shared behind a shield).
+    prefix = f"palabre-test-consumers-{uuid.uuid4().hex[:8]}:"
+    one = StreamBus(redis_url, partitions=2, prefix=prefix, lease_ttl=LEASE_TTL)
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        read = await appended_and_read(one, 10, 2)
+        acks = [asyncio.create_task(one.ack(entry.partition, [entry.id])) for entry in read]
+        await asyncio.sleep(0)  # every ack queued for this tick's script call
+        acks[0].cancel()
+        async with asyncio.timeout(5):
+            outcomes = await asyncio.gather(*acks, return_exceptions=True)
+
+        assert isinstance(outcomes[0], asyncio.CancelledError) and outcomes[1:] == [None] * 9
+        for p in range(2):
+            assert (await client.xpending(one.stream(p), GROUP))["pending"] == 0
     finally:
         await client.aclose()
         await one.close()

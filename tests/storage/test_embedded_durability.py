@@ -163,3 +163,24 @@ async def test_checkpoint_io_error_is_retried_and_close_releases_lock(tmp_path: 
         assert [e.id for e in await again.unprocessed_events()] == ["wamid.during"]
     finally:
         await again.close()
+
+
+async def test_a_writer_cancelled_while_its_group_commits_leaves_the_others_acknowledged(tmp_path: Path) -> None:
+    # The intake gives up on a write after its deadline (the webhook answers 503): that cancellation must not
+    # fail the other writers of the same group commit, whose webhooks answer 200.
+    store = EmbeddedStore(tmp_path, checkpoint_interval=3600)
+    await store.start()
+    try:
+        events = [Event(id=f"wamid.c{i}", channel="whatsapp", provider="meta", vendor_id="v",
+                        contact=Contact(address=f"+22177100{i:04d}"), text="ROBE1") for i in range(20)]
+        tasks = [asyncio.create_task(store.add_events([e])) for e in events]
+        await asyncio.sleep(0)  # every write made and waiting for the group's commit and fsync
+        tasks[0].cancel()
+        async with asyncio.timeout(10):
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(outcomes[0], asyncio.CancelledError)
+        assert outcomes[1:] == [[True]] * 19
+        # The cancelled writer's event was in the group: it is stored like the others (never half a group).
+        assert [e.id for e in await store.unprocessed_events()] == [e.id for e in events]
+    finally:
+        await store.close()

@@ -550,6 +550,25 @@ async def test_consumed_hold_keeps_stock_sold(store: Store) -> None:
     assert (await store.get_product(VENDOR, "WAX-01")).stock == 3
 
 
+async def test_product_and_hold_read_together_say_whether_that_hold_has_units(store: Store) -> None:
+    # A reservation reads both at once: sold out and not held, it changes nothing; held, it was run before.
+    await store.ensure_products([product(stock=2), product("BAZIN-02", 4)])
+    hold = "o.1$a%2E"  # a MongoDB field name needs escaping for `.` and `$`
+    assert await store.reserve_stock(VENDOR, "WAX-01", 2, hold)
+
+    wax, held = await store.get_product_and_hold(VENDOR, "WAX-01", hold)
+    assert held is True and wax == await store.get_product(VENDOR, "WAX-01") and wax.stock == 0
+    assert wax.price == 15000
+    assert (await store.get_product_and_hold(VENDOR, "WAX-01", "o.1$a.2E"))[1] is False
+    bazin = await store.get_product(VENDOR, "BAZIN-02")
+    assert await store.get_product_and_hold(VENDOR, "BAZIN-02", hold) == (bazin, False)
+    assert await store.get_product_and_hold(VENDOR, "NOPE", hold) == (None, False)
+
+    assert await store.release_stock(VENDOR, "WAX-01", hold)
+    released = await store.get_product(VENDOR, "WAX-01")
+    assert await store.get_product_and_hold(VENDOR, "WAX-01", hold) == (released, False)
+
+
 # orders and payments
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import yaml
 
 from intents.entities import CatalogueItem
@@ -31,6 +32,9 @@ from intents.normalize import normalize
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent / "data" / "test_catalogue.yaml"
 _TOP_CONFUSIONS = 12
 _LATENCY_PASSES = 3
+# Bootstrap intervals: items resampled with replacement, a fixed seed so that two runs print the same interval.
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 12
 
 
 class Parser(Protocol):
@@ -101,9 +105,14 @@ def load_catalogue(path: str | Path | None = None) -> CatalogueSpec:
                          nlu.get("threshold"))
 
 
-def evaluate(parser_for: Callable[[str], Parser], items: Sequence[EvalItem], *, latency: bool = True) -> dict[str, Any]:
+def evaluate(parser_for: Callable[[str], Parser], items: Sequence[EvalItem], *, latency: bool = True,
+             intervals: bool = False) -> dict[str, Any]:
     """Score the parser on the items; `parser_for(locale)` gives the parser for an item's locale."""
-    report = score(items, [parser_for(item.locale).parse(item.text) for item in items])
+    results = [parser_for(item.locale).parse(item.text) for item in items]
+    report = score(items, results)
+    if intervals:
+        report["intervals"] = bootstrap_intervals(
+            [item.intent for item in items], [canonical_intent(r["intent"]["name"]) for r in results])
     latencies = _latencies(parser_for, items) if latency else []
     report["latency_ms_p50"] = _round(_percentile(latencies, 50), 4)
     report["latency_ms_p99"] = _round(_percentile(latencies, 99), 4)
@@ -176,14 +185,55 @@ def score(items: Sequence[EvalItem], results: Sequence[Mapping[str, Any]]) -> di
     }
 
 
+def bootstrap_intervals(gold: Sequence[str], predicted: Sequence[str], *, resamples: int = BOOTSTRAP_RESAMPLES,
+                        seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> dict[str, Any]:
+    """Percentile bootstrap intervals of accuracy, macro-F1 over the intents present, and each labelled intent's
+    F1: the items are drawn with replacement `resamples` times. A resample holding none of an intent's items
+    says nothing about that intent's F1 and is left out of its interval."""
+    gold_array, predicted_array = np.asarray(gold), np.asarray(predicted)
+    if not len(gold_array):
+        raise ValueError("no items to resample")
+    draws = np.random.default_rng(seed).integers(0, len(gold_array), size=(resamples, len(gold_array)))
+    gold_drawn, predicted_drawn = gold_array[draws], predicted_array[draws]
+    tails = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
+
+    def interval(values: np.ndarray) -> list[float]:
+        low, high = np.nanpercentile(values, tails)
+        return [_round(float(low)), _round(float(high))]
+
+    per_intent = {}
+    f1s = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for label in sorted(set(gold)):
+            is_gold, is_predicted = gold_drawn == label, predicted_drawn == label
+            tp = (is_gold & is_predicted).sum(axis=1)
+            wrong = (is_gold ^ is_predicted).sum(axis=1)  # false positives plus false negatives
+            f1 = np.where(is_gold.any(axis=1), 2 * tp / (2 * tp + wrong), np.nan)
+            f1s.append(f1)
+            per_intent[label] = interval(f1)
+    return {"resamples": resamples, "seed": seed, "level": level,
+            "accuracy": interval((gold_drawn == predicted_drawn).mean(axis=1)),
+            "macro_f1_present": interval(np.nanmean(np.vstack(f1s), axis=0)),
+            "per_intent": per_intent}
+
+
 def format_report(report: Mapping[str, Any], *, errors: int = 20) -> str:
-    lines = [f"{'intent':<14} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}"]
+    intervals = report.get("intervals") or {}
+    ranges = intervals.get("per_intent", {})
+    heading = f"  {round(100 * intervals['level'])}% interval" if intervals else ""
+    lines = [f"{'intent':<14} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}{heading}"]
     for intent, scores in report["per_intent"].items():
+        span = f"  [{ranges[intent][0]:.3f}, {ranges[intent][1]:.3f}]" if intent in ranges else ""
         lines.append(f"{intent:<14} {scores['precision']:>9.3f} {scores['recall']:>7.3f} {scores['f1']:>6.3f} "
-                     f"{scores['support']:>8}")
+                     f"{scores['support']:>8}{span}")
     lines.append("")
     lines.append(f"items {report['items']}   accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}"
                  f"   macro-F1 over the intents present {report['macro_f1_present']:.3f}")
+    if intervals:
+        lines.append(f"bootstrap ({intervals['resamples']} resamples of the items, seed {intervals['seed']}): "
+                     f"accuracy [{intervals['accuracy'][0]:.3f}, {intervals['accuracy'][1]:.3f}]   "
+                     f"macro-F1 over the intents present [{intervals['macro_f1_present'][0]:.3f}, "
+                     f"{intervals['macro_f1_present'][1]:.3f}]")
     if report["per_entity"]:
         lines.append("")
         lines.append(f"{'entity':<14} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
@@ -214,9 +264,9 @@ def format_report(report: Mapping[str, Any], *, errors: int = 20) -> str:
 
 
 def run(file: str | Path, catalogue: str | Path | None = None, *, as_json: bool = False,
-        second_opinion: bool | None = None) -> str:
+        second_opinion: bool | None = None, intervals: bool = False) -> str:
     """What `palabre nlu eval` prints. Items whose text is also a training example are not scored (copying
-    an evaluation set into the training data must gain nothing)."""
+    an evaluation set into the training data must gain nothing). `intervals` adds 95% bootstrap intervals."""
     from intents.parser import NluParser
     from intents.training import builtin_texts
 
@@ -234,7 +284,7 @@ def run(file: str | Path, catalogue: str | Path | None = None, *, as_json: bool 
                                         second_opinion=second_opinion)
         return parsers[locale]
 
-    report = evaluate(parser_for, items)
+    report = evaluate(parser_for, items, intervals=intervals)
     report["catalogue"] = str(catalogue or DEFAULT_CATALOGUE)
     report["dropped_seen_in_training"] = len(dropped)
     report["second_opinion"] = any(parser._opinion is not None for parser in parsers.values())

@@ -40,7 +40,8 @@ from intents.rules import RuleLayer
 DATA_DIR = Path(__file__).resolve().parent / "data"
 # Buyers mix French, English and Wolof whatever the vendor's locale, so every locale trains on all of it.
 _ALL_TRAINING = ("fr.yaml", "en.yaml", "wo.yaml", "out_of_scope.yaml", "varied.yaml", "assistant.yaml", "wo_more.yaml",
-                 "round3.yaml", "round5.yaml", "long_messages.yaml", "round8.yaml")
+                 "round3.yaml", "round5.yaml", "long_messages.yaml", "round8.yaml",
+                 "round10.yaml")
 TRAINING_FILES: dict[str, tuple[str, ...]] = {"fr": _ALL_TRAINING, "en": _ALL_TRAINING}
 HELD_OUT_FILES = ("test_split.yaml", "test_catalogue.yaml", "thirdparty_eval.yaml")
 

@@ -75,3 +75,15 @@ def test_asking_whether_a_product_is_sold_is_a_product_question_not_a_purchase(t
 
     assert normalize(text).text not in {normalize(seen).text for seen in builtin_texts()}
     assert parser.parse(text)["intent"]["name"] == "product_info"
+
+
+@pytest.mark.parametrize("text", [
+    "je veux parler à un conseiller avant de payer",
+    "passez moi quelqu'un de la boutique avant que je paie",
+    "I want to speak to someone before paying",
+])
+def test_asking_for_a_person_before_paying_is_human_without_the_encoder(text: str) -> None:
+    # The ninth round's relabelling tipped the rules-and-n-grams path to `payment` (0.53) on the first: the
+    # inbox's handoff then never happened. The person is what is asked for (the guide's `human`).
+    parser = NluParser(load_catalogue().items, second_opinion=False)
+    assert parser.parse(text)["intent"]["name"] == "human"

@@ -199,6 +199,26 @@ def cross_validate(folds: int = 5, threshold: float | None = None, seed: int = 1
     }
 
 
+def _default_threshold(threshold: float | None, second_opinion: bool) -> float:
+    if threshold is not None:
+        return threshold
+    return DEFAULT_THRESHOLD_WITH_OPINION if second_opinion else DEFAULT_THRESHOLD
+
+
+def _arm_row(seed: int, report: Mapping[str, Any]) -> dict[str, Any]:
+    """One fold deal's figures for one arm of a comparison."""
+    return {"seed": seed, "scored": report["scored"], "macro_f1": report["macro_f1"],
+            "per_intent_f1": report["per_intent_f1"]}
+
+
+def _arms_summary(arms: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each arm's macro-F1 and per-intent F1, averaged over the fold deals, and the rows themselves."""
+    return {"mean_macro_f1": {arm: float(np.mean([r["macro_f1"] for r in rows])) for arm, rows in arms.items()},
+            "mean_per_intent_f1": {arm: {intent: float(np.mean([r["per_intent_f1"][intent] for r in rows]))
+                                         for intent in rows[0]["per_intent_f1"]} for arm, rows in arms.items()},
+            "runs": dict(arms)}
+
+
 def compare_batch(path: Path, seeds: Sequence[int] = (1, 2, 3), folds: int = 5, *, second_opinion: bool = False,
                   threshold: float | None = None) -> dict[str, Any]:
     """A batch of new training data (a data file already in the training files) judged on fixed folds: per
@@ -208,20 +228,15 @@ def compare_batch(path: Path, seeds: Sequence[int] = (1, 2, 3), folds: int = 5, 
                          "list it in intents/training.py first, or the two arms train on the same data")
     _, examples = load_data_file(path)
     batch = {(intent, text) for intent, texts in examples.items() for text in texts}
-    threshold = threshold if threshold is not None else (DEFAULT_THRESHOLD_WITH_OPINION if second_opinion
-                                                         else DEFAULT_THRESHOLD)
+    threshold = _default_threshold(threshold, second_opinion)
     arms: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
     for seed in seeds:
         for arm, rows in arms.items():
             report = cross_validate(folds, threshold, seed, second_opinion=second_opinion, batch=batch,
                                     train_on_batch=arm == "with")
-            rows.append({"seed": seed, "scored": report["scored"], "macro_f1": report["macro_f1"],
-                         "per_intent_f1": report["per_intent_f1"]})
+            rows.append(_arm_row(seed, report))
     return {"batch": str(path), "examples": len(batch), "second_opinion": second_opinion, "threshold": threshold,
-            "mean_macro_f1": {arm: float(np.mean([r["macro_f1"] for r in rows])) for arm, rows in arms.items()},
-            "mean_per_intent_f1": {arm: {intent: float(np.mean([r["per_intent_f1"][intent] for r in rows]))
-                                         for intent in rows[0]["per_intent_f1"]} for arm, rows in arms.items()},
-            "runs": arms}
+            **_arms_summary(arms)}
 
 
 def compare_relabel(before: Path, seeds: Sequence[int] = (1, 2, 3), folds: int = 5, *,
@@ -233,8 +248,7 @@ def compare_relabel(before: Path, seeds: Sequence[int] = (1, 2, 3), folds: int =
     old = read_training(before, TRAINING_FILES["fr"])[:2]
     new = _builtin("fr")[:2]
     unchanged = frozenset(old[1]) & frozenset(new[1])
-    threshold = threshold if threshold is not None else (DEFAULT_THRESHOLD_WITH_OPINION if second_opinion
-                                                         else DEFAULT_THRESHOLD)
+    threshold = _default_threshold(threshold, second_opinion)
     arms: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     for seed in seeds:
         deal = _folds_of(old[1], folds, seed)
@@ -244,14 +258,9 @@ def compare_relabel(before: Path, seeds: Sequence[int] = (1, 2, 3), folds: int =
             report = cross_validate(folds, threshold, seed, second_opinion=second_opinion,
                                     data=old if arm == "before" else new, fold_of=deals[arm],
                                     scored_only=unchanged)
-            rows.append({"seed": seed, "scored": report["scored"], "macro_f1": report["macro_f1"],
-                         "per_intent_f1": report["per_intent_f1"]})
+            rows.append(_arm_row(seed, report))
     return {"before": str(before), "changed": len(set(old[1]) ^ set(new[1])), "second_opinion": second_opinion,
-            "threshold": threshold,
-            "mean_macro_f1": {arm: float(np.mean([r["macro_f1"] for r in rows])) for arm, rows in arms.items()},
-            "mean_per_intent_f1": {arm: {intent: float(np.mean([r["per_intent_f1"][intent] for r in rows]))
-                                         for intent in rows[0]["per_intent_f1"]} for arm, rows in arms.items()},
-            "runs": arms}
+            "threshold": threshold, **_arms_summary(arms)}
 
 
 def french_to_english(threshold: float = DEFAULT_THRESHOLD, *, second_opinion: bool = False,

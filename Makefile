@@ -1,9 +1,10 @@
 # The two commands of README.md. `make run` installs and starts the server with the demo vendors;
-# `make test` installs the test extras and runs the whole suite (ruff, then pytest).
-# Installs are stamped: they run again only when setup.cfg or pyproject.toml changes.
+# `make test` installs the test extras and the NLU's sentence encoder (CI keeps floors on its figures) and runs
+# the whole suite (ruff, then pytest).
+# Installs are stamped: they run again only when setup.cfg, pyproject.toml or this file changes.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEPS := setup.cfg pyproject.toml
+DEPS := setup.cfg pyproject.toml Makefile
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -14,7 +15,7 @@ $(VENV)/.installed: $(PY) $(DEPS)
 	touch $@
 
 $(VENV)/.installed-test: $(PY) $(DEPS)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,nlu]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "vendors"
 FIXTURES = ROOT / "tests" / "fixtures"
 MONGODB_URI = os.environ.get("MONGODB_URI")
-# Every test parses with the rules and the n-gram classifier, as CI installs them (without `palabre[nlu]`):
-# a developer's venv with the encoder would otherwise answer differently when one folder runs alone. The
-# encoder's second opinion is tested explicitly where it is asked for (tests/intents).
+# Every test parses with the rules and the n-gram classifier unless it asks for the encoder's second opinion
+# (tests/intents, where CI keeps floors on both paths): the rules-only path must keep working on its own, and a
+# test's answer must not depend on whether the venv has `palabre[nlu]`.
 os.environ.setdefault("PALABRE_NLU_SECOND_OPINION", "off")
 
 

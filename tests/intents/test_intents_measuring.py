@@ -1,6 +1,6 @@
 """Honest measurement (issue 12): grouped cross-validation, the train-on-French/test-on-English check, the
-third-party evaluation set, and the floors CI keeps on them (figures in docs/nlu.md; CI runs without
-`palabre[nlu]`, so these floors are the rules-and-n-gram path's)."""
+third-party evaluation set, and the floors CI keeps on them for the rules-and-n-gram path (figures in docs/nlu.md;
+the floors with the encoder's second opinion are in test_intents_encoder_floors.py)."""
 
 import json
 import time

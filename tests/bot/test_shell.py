@@ -126,3 +126,21 @@ async def test_shell_exits_on_ctrl_c(env: dict[str, str]) -> None:
     finally:
         await shell.stop()
     assert "Traceback" not in shell.out
+
+
+async def test_shell_reads_a_script_file_on_stdin_instead_of_crashing(env: dict[str, str], tmp_path: Path) -> None:
+    # `palabre shell < script.txt` crashed: epoll refuses a regular file (PermissionError from add_reader).
+    script = tmp_path / "script.txt"
+    script.write_text("ROBE1\n1\n")
+    with script.open("rb") as stdin:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "shell", "--contact", CONTACT, cwd=ROOT, env=env, stdin=stdin,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    shell = Proc(proc)
+    try:
+        assert await shell.wait(60) == 0, shell.out
+    finally:
+        await shell.stop()
+    assert "Traceback" not in shell.out
+    assert "Robe Wax Ankara (ROBE1)" in shell.out  # the first line's offer
+    assert "Comment voulez-vous payer" in shell.out  # "1" tapped its first button, PAYER

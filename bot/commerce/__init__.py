@@ -69,6 +69,7 @@ async def _order(turn: Turn, order_id: str | None) -> Order | None:
 def _forget(turn: Turn, order_id: str) -> None:
     if turn.slots.get("order_id") == order_id:
         turn.slots.pop("order_id", None)
+        turn.slots.pop("product", None)  # a later purchase naming no product is a new choice, not this one again
     turn.slots["last_order_id"] = order_id
     turn.cancel_timer(f"{order_id}:expire")
     turn.cancel_timer(f"{order_id}:remind")
@@ -286,7 +287,12 @@ async def describe_current_order(turn: Turn) -> None:
 async def describe_product(turn: Turn) -> None:
     s = _svc(turn)
     code = turn.entity("product")
-    turn.variables["product"] = await s.store.get_product(s.vendor.id, code) if code else None
+    product = await s.store.get_product(s.vendor.id, code) if code else None
+    turn.variables["product"] = product
+    if product is not None and turn.state == "idle":
+        # "c combien la robe ?" then "je prends": a purchase naming no product takes the one just asked about
+        # (not while an order or a form is under way: that one stays the subject)
+        turn.slots["product"] = product.code
 
 
 async def list_catalogue(turn: Turn) -> None:

@@ -95,6 +95,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "catalogue": ("products",),
         "free_slots": ("product?", "offered?"),
         "no_slots": ("product?",),
+        "product_info": ("product?",),
         "booked": ("product?", "when"),
         "reminder": ("when",), "see_you": ("when",), "already_booked": ("when",),
         "booking_cancelled": ("when?",), "booking_status": ("when?",),

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -187,4 +188,49 @@ def test_palabre_run_logs_no_path_token_even_at_debug(tmp_path: Path, monkeypatc
         proc.wait(timeout=15)
     text = log.read_text(errors="replace")
     assert "DEBUG" in text and "webhooks.email" in text, text[-2000:]
+    assert not leaks(text), leaks(text)
+
+
+def test_a_request_the_http_parser_refuses_is_logged_without_its_bytes(tmp_path: Path) -> None:
+    """aiohttp logged a request its parser refuses at ERROR with a traceback quoting the raw header line."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PALABRE_") and k not in ("MONGODB_URI", "REDIS_URL")}
+    env.update(PALABRE_LOG_LEVEL="DEBUG", PALABRE_VENDORS_DIR=str(ROOT / "examples" / "vendors"),
+               PALABRE_NLU_SECOND_OPINION="off")
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port),
+                                 "--data-dir", str(tmp_path / "data")], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    malformed = [
+        f"POST /webhooks/telegram/demo HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: {tg.SECRET}\x01\r\n"
+        "Content-Length: 2\r\n\r\n{}",
+        f"GET /api/admin/vendors/demo/buyers/%2B221770000001 HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {ADMIN_TOKEN}\x7f\r\n\r\n",
+        "POST /webhooks/telegram/demo HTTP/1.1\r\nHost: x\r\nContent-Length: +221770000001\r\n\r\n{}",
+    ]
+    answers = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+                time.sleep(0.1)
+        for raw in malformed:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                conn.sendall(raw.encode("latin-1"))
+                answers.append(conn.recv(200))
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    text = log.read_text(errors="replace")
+    assert all(a.startswith(b"HTTP/1.0 400 ") or a.startswith(b"HTTP/1.1 400 ") for a in answers), answers
+    assert text.count("malformed HTTP request from 127.0.0.1 refused with 400") == len(malformed), text[-3000:]
+    assert "Traceback" not in text and "ERROR aiohttp.server" not in text, text[-3000:]
     assert not leaks(text), leaks(text)

@@ -110,7 +110,8 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "b2b": {
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
-        "nothing_to_cancel": (), "nothing_to_pay": (), "complaint": (), "payment_failed": (), "bad_quantity": (), "too_many": (),
+        "nothing_to_cancel": (), "nothing_to_pay": (), "complaint": (), "payment_failed": (), "bad_quantity": (),
+        "too_many": (),
         "not_enough": (), "nothing_ordered": (), "quote_unavailable": (), "no_terms": (), "welcome_back": (),
         "catalogue": ("products",),
         "ask_quantity": ("product?",),
@@ -135,7 +136,8 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "events": {
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
-        "nothing_to_cancel": (), "nothing_to_pay": (), "complaint": (), "payment_failed": (), "bad_places": (), "too_many": (),
+        "nothing_to_cancel": (), "nothing_to_pay": (), "complaint": (), "payment_failed": (), "bad_places": (),
+        "too_many": (),
         "nothing_reserved": (),
         "catalogue": ("products",),
         "ask_places": ("product?", "places_left", "deposit"),

@@ -31,6 +31,7 @@ SAMPLES: dict[str, tuple[Any, ...]] = {
     "stock_alert": ({"code": "ROBE1", "name": "Robe Wax Ankara", "stock": 2},
                   {"code": "ROBE1", "name": "Robe Wax Ankara", "stock": 0}),
     "old_price": (15_000,),
-    "problem": ("unknown_command", "unknown_product", "exists", "removed", "bad_number", "bad_code", "usage"),
+    "problem": ("unknown_command", "unknown_product", "exists", "removed", "bad_number", "zero_price", "bad_code",
+                "usage"),
     "argument": ("ROBE1",),
 }

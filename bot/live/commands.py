@@ -60,6 +60,8 @@ def price_of(word: str) -> int:
         text = re.sub(r"\D", "", text)
     if not (text.isascii() and text.isdigit()) or int(text) > MAX_PRICE:
         raise CommandError("bad_number", word[:40])
+    if int(text) == 0:  # a typo would put the item on sale for nothing, with a 0 F CFA payment link
+        raise CommandError("zero_price", word[:40])
     return int(text)
 
 

@@ -39,6 +39,8 @@ def test_commands(text: str, command: Command) -> None:
     ("STOCK ROBE1 99999999999", "bad_number", "99999999999"),
     ("PRIX ROBE1 douze", "bad_number", "douze"),
     ("PRIX ROBE1 12,5", "bad_number", "12,5"),
+    ("PRIX ROBE1 0", "zero_price", "0"),  # was accepted: the item went on sale for 0 F CFA
+    ("AJOUT JUPE3 Jupe plissée 0F 4", "zero_price", "0F"),
     ("AJOUT JUPE3 9000 4", "usage", "AJOUT JUPE3 Jupe plissée 9000 4"),
     ("AJOUT 3JUPE Jupe 9000 4", "bad_code", "3JUPE"),
     ("RETIRER", "usage", "RETIRER ROBE1"),

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -42,6 +43,7 @@ SECRETS = [tg.SECRET, "123:abc", meta.SECRET, meta.VERIFY_TOKEN, "EAAG-token", w
            em.TOKEN, em.API_KEY, ADMIN_TOKEN, SIMULATOR_TOKEN]
 # Buyers' full addresses, in each spelling a log line could use.
 ADDRESSES = ["221771234567", "+221770000001", "221770000001", em.BUYER, "awa.traore@example.ml"]
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 only, whatever the env
 
 
 def leaks(text: str, extra: list[str] = ()) -> list[str]:
@@ -153,39 +155,45 @@ async def test_an_unhandled_error_logs_the_route_not_the_path_token_or_the_messa
     assert not leaks(text, [token]), leaks(text, [token])
 
 
-def test_palabre_run_logs_no_path_token_even_at_debug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real `palabre run`, at DEBUG: an inbound mail's URL carries the token, and no log line does."""
-    vendors = em.email_vendor(tmp_path, "http://127.0.0.1:9", monkeypatch)
+@contextlib.contextmanager
+def palabre_run(tmp_path: Path, **env_extra: str) -> Iterator[tuple[int, Path]]:
+    """The real `palabre run` at DEBUG on a free port, stopped on exit: (its port, its log file)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("PALABRE_") and k not in ("MONGODB_URI", "REDIS_URL")}
-    env.update(PALABRE_LOG_LEVEL="DEBUG", PALABRE_VENDORS_DIR=str(vendors), SG_KEY_DEMO=em.API_KEY,
-               SG_INBOUND_TOKEN_DEMO=em.TOKEN)
+    env.update(PALABRE_LOG_LEVEL="DEBUG", **env_extra)
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port),
                                  "--data-dir", str(tmp_path / "data")], cwd=ROOT, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while True:
             try:
-                with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                with OPENER.open(f"http://127.0.0.1:{port}/healthz", timeout=2):
                     break
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
                 time.sleep(0.1)
+        yield port, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_palabre_run_logs_no_path_token_even_at_debug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real `palabre run`, at DEBUG: an inbound mail's URL carries the token, and no log line does."""
+    vendors = em.email_vendor(tmp_path, "http://127.0.0.1:9", monkeypatch)
+    with palabre_run(tmp_path, PALABRE_VENDORS_DIR=str(vendors), SG_KEY_DEMO=em.API_KEY,
+                     SG_INBOUND_TOKEN_DEMO=em.TOKEN) as (port, log):
         body, ctype = em.inbound_mail("ROBE1", "<m1@buyer.example>")
         for token in (em.TOKEN, em.TOKEN + "-wrong"):
             request = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/email/demo/{token}", data=body,
                                              headers={"Content-Type": ctype}, method="POST")
             with contextlib.suppress(urllib.error.HTTPError):
-                opener.open(request, timeout=10).close()
+                OPENER.open(request, timeout=10).close()
         time.sleep(1)  # the turn runs and its send fails (no provider at port 9): more lines to check
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
     text = log.read_text(errors="replace")
     assert "DEBUG" in text and "webhooks.email" in text, text[-2000:]
     assert not leaks(text), leaks(text)
@@ -193,17 +201,6 @@ def test_palabre_run_logs_no_path_token_even_at_debug(tmp_path: Path, monkeypatc
 
 def test_a_request_the_http_parser_refuses_is_logged_without_its_bytes(tmp_path: Path) -> None:
     """aiohttp logged a request its parser refuses at ERROR with a traceback quoting the raw header line."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PALABRE_") and k not in ("MONGODB_URI", "REDIS_URL")}
-    env.update(PALABRE_LOG_LEVEL="DEBUG", PALABRE_VENDORS_DIR=str(ROOT / "examples" / "vendors"),
-               PALABRE_NLU_SECOND_OPINION="off")
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port),
-                                 "--data-dir", str(tmp_path / "data")], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     malformed = [
         f"POST /webhooks/telegram/demo HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: {tg.SECRET}\x01\r\n"
         "Content-Length: 2\r\n\r\n{}",
@@ -212,23 +209,13 @@ def test_a_request_the_http_parser_refuses_is_logged_without_its_bytes(tmp_path:
         "POST /webhooks/telegram/demo HTTP/1.1\r\nHost: x\r\nContent-Length: +221770000001\r\n\r\n{}",
     ]
     answers = []
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-                time.sleep(0.1)
+    with palabre_run(tmp_path, PALABRE_VENDORS_DIR=str(ROOT / "examples" / "vendors"),
+                     PALABRE_NLU_SECOND_OPINION="off") as (port, log):
         for raw in malformed:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
                 conn.sendall(raw.encode("latin-1"))
                 answers.append(conn.recv(200))
         time.sleep(0.5)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
     text = log.read_text(errors="replace")
     assert all(a.startswith(b"HTTP/1.0 400 ") or a.startswith(b"HTTP/1.1 400 ") for a in answers), answers
     assert text.count("malformed HTTP request from 127.0.0.1 refused with 400") == len(malformed), text[-3000:]

@@ -24,6 +24,9 @@ from storage.records import (
 )
 from storage.sqlite_wal import WalWriter
 
+# The database inside the store's folder (data_dir).
+DB_FILE = "palabre.sqlite3"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, processed INTEGER NOT NULL DEFAULT 0, body TEXT);
 CREATE INDEX IF NOT EXISTS events_unprocessed ON events(processed) WHERE processed = 0;
@@ -89,7 +92,7 @@ class EmbeddedStore(OutboxInMessages, CommerceTables, Store):
             os.close(fd)
             raise StoreLocked(f"{self._dir} is in use by another Palabre process") from None
         self._lockfile = fd
-        path = self._dir / "palabre.sqlite3"
+        path = self._dir / DB_FILE
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             try:

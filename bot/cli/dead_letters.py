@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from bot.cli.admin_client import call_admin
@@ -106,9 +107,14 @@ def _local(args: argparse.Namespace, job: Any) -> Any:
     """Run `job(store)` on the configured store; None (after saying why) when it is in use."""
     from bot.runtime import make_store
     from bot.settings import Settings
-    from storage.embedded import StoreLocked
+    from storage.embedded import DB_FILE, StoreLocked
 
     settings = Settings.from_env(data_dir=args.data_dir)
+    if not settings.mongodb_uri and not (Path(settings.data_dir) / DB_FILE).exists():
+        # a mistyped folder would otherwise get a new, empty store and report "0 dead letter(s)"
+        print(f"no Palabre store in {settings.data_dir}: give the server's --data-dir (or PALABRE_DATA_DIR)",
+              file=sys.stderr)
+        return None
 
     async def run() -> Any:
         store = make_store(settings)

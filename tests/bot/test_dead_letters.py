@@ -168,3 +168,12 @@ async def test_cli_replays_offline_and_the_next_start_answers(tmp_path: Path) ->
     async with palabre(data) as server:  # fixed code, restarted
         await eventually(lambda: _offers(server), "the offer at the next start")
         assert await dead_letters(server) == []
+
+
+async def test_cli_on_a_folder_with_no_store_says_so_instead_of_listing_none(tmp_path: Path) -> None:
+    # A mistyped --data-dir got a new, empty store and "0 dead letter(s)": all well, seemingly.
+    missing = tmp_path / "dat"
+    for args in (("dead-letters",), ("replay", "--all")):
+        code, out, err = await cli(*args, "--data-dir", str(missing))
+        assert code == 1 and f"no Palabre store in {missing}" in err, (args, out, err)
+    assert not missing.exists()

@@ -30,8 +30,9 @@ class MalformedRequests(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError) and (exc.code or 400) < 500:
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
             record.msg = "malformed HTTP request from %s refused with %s (%s)"
-            record.args = (*(record.args or ("?",))[:1], exc.code or 400, type(exc).__name__)  # type: ignore[misc]
+            record.args = (remote, exc.code or 400, type(exc).__name__)
             record.exc_info = record.exc_text = None
             record.levelno = min(record.levelno, logging.WARNING)
             record.levelname = logging.getLevelName(record.levelno)

@@ -174,17 +174,10 @@ def _lines() -> asyncio.Queue[str | None]:
         loop.add_reader(fd, readable)
     except PermissionError:
         # A regular file (`palabre shell < script.txt`): epoll refuses it, and reading it never blocks.
-        for line in _read_file(fd):
+        for line in sys.stdin.buffer.read().decode(errors="replace").splitlines():
             queue.put_nowait(line)
         queue.put_nowait(None)
     return queue
-
-
-def _read_file(fd: int) -> list[str]:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace").splitlines()
 
 
 async def _poll(printer: Printer) -> None:

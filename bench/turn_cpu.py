@@ -1,6 +1,7 @@
 """CPU per update of the turn path alone (intake, turn, commit; no HTTP; sends with --send), on the harness's live sale.
 
     .venv/bin/python bench/turn_cpu.py [--tree DIR] [--buyers 1000] [--profile FILE] [--intake] [--uvloop] [--send]
+                                       [--redis URL]
 
 The same scenario as ../shared/bench (1000 buyers send ROBE1, 64 at a time, stock 100; the 100 offered
 ones then tap `pay` and `wave`; a warm-up of 200 `/start` first), played in process against the bench
@@ -11,7 +12,8 @@ Prints one JSON line: updates, CPU µs/update, the cyclic GC's share and its col
 `--intake` hands each event to the pipeline as the webhook does (`Pipeline.ingest`, its own task per
 conversation, the turn awaited), so the intake's own Python is measured too. `--send` also sends the replies
 (through the outbox, to a Bot API answering at once from another process) and waits for them: the delivery's
-Python is measured too, still without the webhook's HTTP server.
+Python is measured too, still without the webhook's HTTP server. `--redis URL` runs the partitioned mode (streams,
+leases, claims on that Redis, as `PALABRE_BENCH_REDIS=1`); Redis' own CPU is not counted.
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ def update(update_id: int, user: int, text: str | None = None, data: str | None 
         "message": {"message_id": update_id, "chat": chat, "date": 1763730000, "text": "offer"}}}
 
 
-async def run(buyers: int, profile: str | None = None, intake: bool = False, api_base: str | None = None
-              ) -> dict[str, Any]:
+async def run(buyers: int, profile: str | None = None, intake: bool = False, api_base: str | None = None,
+              redis_url: str | None = None) -> dict[str, Any]:
     # imported here, once --tree is first on sys.path
     import yaml
     from telegram_bot import vendor_yaml
@@ -79,7 +81,7 @@ async def run(buyers: int, profile: str | None = None, intake: bool = False, api
     (work / "vendors").mkdir()
     (work / "vendors" / "bench.yaml").write_text(yaml.safe_dump(vendor_yaml(STOCK, "ROBE1")))
     settings = Settings.from_env(host="127.0.0.1", port=0, data_dir=str(work / "data"),
-                                 vendors_dir=str(work / "vendors"), redis_url=None, mongodb_uri=None)
+                                 vendors_dir=str(work / "vendors"), redis_url=redis_url, mongodb_uri=None)
     rt = Runtime(settings, load_vendors(settings.vendors_dir))
     pipeline = rt.pipeline
 
@@ -157,6 +159,7 @@ def main() -> None:
     parser.add_argument("--intake", action="store_true", help="through Pipeline.ingest, as the webhook does")
     parser.add_argument("--uvloop", action="store_true", help="on uvloop, the bench bot's loop")
     parser.add_argument("--send", action="store_true", help="send the replies too, to a local fake Bot API")
+    parser.add_argument("--redis", metavar="URL", help="partitioned mode on this Redis (use with --intake)")
     args = parser.parse_args()
     loop_run = uvloop.run if args.uvloop else asyncio.run
     sys.path[:0] = [args.tree, str(Path(args.tree) / "bench")]
@@ -168,7 +171,8 @@ def main() -> None:
         api = subprocess.Popen([sys.executable, "-c", FAKE_BOT_API, str(port)], stdout=subprocess.PIPE, text=True)
         assert api.stdout is not None and api.stdout.readline().strip() == "ready"
     try:
-        result = loop_run(run(args.buyers, args.profile, args.intake, f"http://127.0.0.1:{port}" if api else None))
+        result = loop_run(run(args.buyers, args.profile, args.intake, f"http://127.0.0.1:{port}" if api else None,
+                              args.redis))
     finally:
         if api is not None:
             api.kill()

@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 
 # A failing checkpoint is retried with a delay doubling from the interval up to this many intervals.
 CHECKPOINT_BACKOFF = 10
+# Writers that came in while an fsync ran mean load: their group waits this long for more before it commits
+# (PostgreSQL's commit_delay). Fewer, larger groups write each hot page to the WAL and wake the loop less often.
+COMMIT_DELAY = 0.001
 
 
 def _checkpoint(path: Path) -> None:
@@ -35,12 +38,13 @@ class WalWriter:
     the transaction is committed at the end of a loop iteration (group commit). With `fsync` (SQLite's
     "FULL" durability) a writer also waits for an fdatasync of the WAL, run in a thread so the loop
     keeps serving; one fsync covers every commit made before it started. While it runs, the next
-    ticks' writes stay in one open transaction, committed as it returns and covered by the following
-    fsync: a commit made meanwhile would be durable no sooner, and each commit writes every page it
-    dirtied to the WAL again. The connection itself runs `synchronous=NORMAL`, which keeps the WAL
-    consistent after a crash and leaves the fsync to us (SQLite's own FULL would fsync inside each
-    commit, on the loop). Without `fsync` the given `synchronous` applies, a group is committed each
-    loop iteration, and a write survives a crash of the process, not of the machine.
+    ticks' writes stay in one open transaction, committed `COMMIT_DELAY` after it returns (writers still
+    coming in join it) and covered by the following fsync: a commit made meanwhile would be durable no
+    sooner, and each commit writes every page it dirtied to the WAL again. The connection itself runs
+    `synchronous=NORMAL`, which keeps the WAL consistent after a crash and leaves the fsync to us
+    (SQLite's own FULL would fsync inside each commit, on the loop). Without `fsync` the given
+    `synchronous` applies, a group is committed each loop iteration, and a write survives a crash of the
+    process, not of the machine.
 
     A background task checkpoints the WAL into the database file every `checkpoint_interval`; a
     failure is logged, counted, retried with backoff, and reported by `fault()` until one succeeds.
@@ -144,8 +148,9 @@ class WalWriter:
                     settle(waiters, exc)
                 else:
                     settle(waiters)
-                if self._pending is not None:
-                    self._commit()  # the writes made during that fsync: the next one covers them
+                if self._pending is not None:  # the writes made during that fsync: the next one covers them
+                    await asyncio.sleep(COMMIT_DELAY)
+                    self._commit()
         finally:
             self._syncing = False
             if self._pending is not None:  # left by an error or a cancellation: committed as before

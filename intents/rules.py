@@ -17,6 +17,7 @@ from intents.matching import phrases_regex
 from intents.normalize import Normalized, normalize
 
 OUT_OF_SCOPE = "out_of_scope"
+BUY = "buy"
 
 # A rule hit is trusted (0.9-1.0), slightly less when the message also triggered other intents.
 SOLE_HIT_CONFIDENCE = 0.95
@@ -26,7 +27,8 @@ _RUNNER_UP_CONFIDENCE = 0.6
 _RUNNER_UP_STEP = 0.1
 _RUNNER_UP_FLOOR = 0.2
 _OUT_OF_SCOPE_AFTER_HIT = 0.1
-# A message that is only a code-like word absent from the catalogue ("ROBE99", "je veux robe 99").
+# A message that is only a code-like word absent from the catalogue ("ROBE99", "je veux robe 99"): a purchase
+# naming no known product (NLU-LABELS.md: a code alone is `buy`), which the dialogs answer with the catalogue.
 UNKNOWN_CODE_CONFIDENCE = 0.9
 
 _TOKEN = re.compile(r"\w+")
@@ -110,7 +112,7 @@ class RuleLayer:
         hits = analysis.hits
         if not hits:
             if analysis.extraction.unknown_codes:
-                return [(OUT_OF_SCOPE, UNKNOWN_CODE_CONFIDENCE)]
+                return [(BUY, UNKNOWN_CODE_CONFIDENCE)]
             return None
         for intent, conflicts in RULE_CONFLICTS.items():
             if intent in hits and conflicts.intersection(hits):

@@ -62,12 +62,16 @@ async def test_unknown_route_is_a_json_404(start_server) -> None:
         assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
 
 
-async def test_unknown_product_code_gets_a_polite_reply_then_a_human_is_offered(start_server) -> None:
+async def test_unknown_product_code_gets_the_catalogue_and_is_not_a_miss(start_server) -> None:
+    # It was "Je n'ai pas compris « ROBE99 »", counted as a miss: a second mistyped code offered a person.
     server: Server = await start_server()
     first = (await server.say(BUYER, "ROBE99"))["replies"]
-    assert "Je n'ai pas compris « ROBE99 »" in first[0]["text"] and "ROBE1" in first[0]["text"]
+    assert "Les articles du live" in first[0]["text"]
+    assert "text:ROBE1" in [row["id"] for section in first[0]["list"] for row in section["rows"]]
     second = (await server.say(BUYER, "blablabla"))["replies"]
-    assert [b["id"] for b in second[0]["buttons"]] == ["human"]
+    assert "Je n'ai pas compris" in second[0]["text"] and not second[0].get("buttons")
+    third = (await server.say(BUYER, "blablabla"))["replies"]
+    assert [b["id"] for b in third[0]["buttons"]] == ["human"]
     assert (await server.runtime.store.get_product("demo", "ROBE1")).stock == 3
 
 

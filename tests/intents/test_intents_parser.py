@@ -176,10 +176,10 @@ def test_payment_outranks_affirm(parser: NluParser) -> None:
     assert intent_of(parser, "oui par wave") == "payment"
 
 
-def test_unknown_product_code_is_not_a_purchase(parser: NluParser) -> None:
+def test_unknown_product_code_is_a_purchase_of_no_known_product(parser: NluParser) -> None:
     result = parser.parse("je veux ROBE99")
 
-    assert result["intent"]["name"] != "buy"
+    assert result["intent"]["name"] == "buy"
     assert all(entity["entity"] != "product" for entity in result["entities"])
 
 

@@ -9,9 +9,10 @@ from storage.embedded_tables import SqliteTables
 from storage.records import ChannelAccount, Document, Order, OrderStatus, Payment, Product
 
 # The row's body is the product without its stock; SQLite splices the stock column in, so the JSON is parsed once.
-_PRODUCT = "SELECT json_set(body, '$.stock', stock) FROM products WHERE vendor = ? AND code = ?"
-_PRODUCT_AND_HOLD = ("SELECT json_set(body, '$.stock', stock), EXISTS (SELECT 1 FROM holds WHERE id = ? AND vendor = ? "
-                     "AND code = ?) FROM products WHERE vendor = ? AND code = ?")
+_JSON = "json_set(body, '$.stock', stock)"
+_PRODUCT = f"SELECT {_JSON} FROM products WHERE vendor = ? AND code = ?"
+_PRODUCT_AND_HOLD = (f"SELECT {_JSON}, EXISTS (SELECT 1 FROM holds WHERE id = ? AND vendor = ? AND code = ?) "
+                     "FROM products WHERE vendor = ? AND code = ?")
 
 
 class CommerceTables(SqliteTables):
@@ -36,7 +37,7 @@ class CommerceTables(SqliteTables):
 
     async def list_products(self, vendor_id: str) -> list[Product]:
         rows = self._x(
-            "SELECT json_set(body, '$.stock', stock) FROM products WHERE vendor = ? ORDER BY rowid", (vendor_id,)
+            f"SELECT {_JSON} FROM products WHERE vendor = ? ORDER BY rowid", (vendor_id,)
         ).fetchall()
         return [Product.model_validate_json(r[0]) for r in rows]
 

@@ -76,7 +76,7 @@ class OutboxInMessages(SqliteTables):
         if o.id == o.message_id and self._w(
             "UPDATE messages SET due = ?, attempts = ?, ob_error = ?, route = ? WHERE id = ? AND route IS NULL "
             "AND NOT EXISTS (SELECT 1 FROM outbox WHERE id = ?)",
-            (due, o.attempts, o.error, o.model_dump_json(include=ROUTE_AND_REPLY), o.id, o.id),
+            (due, o.attempts, o.error, to_json(o, ROUTE_AND_REPLY), o.id, o.id),
         ).rowcount:
             return
         self._w(

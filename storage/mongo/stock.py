@@ -10,6 +10,9 @@ from pymongo.errors import DuplicateKeyError
 from storage.mongo.database import MongoDatabase, insert_new, load_record
 from storage.records import Product
 
+# A product's own fields, as a projection (its `held` map left out).
+_FIELDS = {name: 1 for name in Product.model_fields}
+
 
 class StockRecords(MongoDatabase):
     """Products (collection `products`), unique on (vendor_id, code), with their holds."""
@@ -39,8 +42,7 @@ class StockRecords(MongoDatabase):
     async def get_product_and_hold(self, vendor_id: str, code: str, hold_id: str) -> tuple[Product | None, bool]:
         key = _hold_key(hold_id)
         # Only this hold of the map (a live sale's product holds one entry per buyer who got a unit).
-        fields = {name: 1 for name in Product.model_fields}
-        doc = await self._products.find_one({"vendor_id": vendor_id, "code": code}, {**fields, f"held.{key}": 1})
+        doc = await self._products.find_one({"vendor_id": vendor_id, "code": code}, {**_FIELDS, f"held.{key}": 1})
         if doc is None:
             return None, False
         return load_record(Product, doc), key in (doc.get("held") or {})

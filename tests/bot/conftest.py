@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -107,3 +109,13 @@ def vendors_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_base: st
                                       "api_base_url": api_base}}}
     (folder / "yamlws.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `python -m bot …` child serving the demo vendor alone, on a free port."""
+    folder = tmp_path / "vendors"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "demo.yaml", folder)
+    return {**os.environ, "PALABRE_PORT": str(free_port()), "PALABRE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1",
+            "PALABRE_DATA_DIR": str(tmp_path / "data"), "PALABRE_VENDORS_DIR": str(folder)}

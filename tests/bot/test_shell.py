@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -13,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT, eventually, free_port
+from tests.conftest import ROOT, eventually
 
 CONTACT = "+221770000501"
 
@@ -49,12 +47,8 @@ class Proc:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    folder = tmp_path / "vendors"
-    folder.mkdir()
-    shutil.copy(EXAMPLES / "demo.yaml", folder)
-    return {**os.environ, "PALABRE_PORT": str(free_port()), "PALABRE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1",
-            "PALABRE_DATA_DIR": str(tmp_path / "data"), "PALABRE_VENDORS_DIR": str(folder)}
+def env(demo_env: dict[str, str]) -> dict[str, str]:
+    return demo_env
 
 
 async def spawn(env: dict[str, str], *args: str) -> Proc:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.commerce import Services, derived_id
 from dialogs import Registry, Turn
+from intents.when import resolve
 from storage import Product
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -55,24 +56,33 @@ def _start_of(code: str, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.strptime(code.split("@", 1)[1], "%Y%m%d%H%M").replace(tzinfo=tz)
 
 
-async def offer_slots(turn: Turn) -> bool:
-    """The next free slots of the service the buyer named (or the `service` slot); false if none."""
-    s = _svc(turn)
-    code = turn.entity("product") or turn.slots.get("service")
-    service = await s.store.get_product(s.vendor.id, code) if code and "@" not in str(code) else None
-    turn.variables["product"] = service
-    if service is None:
-        return False
-    settings, tz = s.settings, ZoneInfo(s.vendor.config.timezone)
-    now = dt.datetime.fromtimestamp(s.now, tz)
-    earliest = now + dt.timedelta(minutes=int(settings.get("lead_minutes", 60)))
+def _asked_for(turn: Turn, now: dt.datetime, earliest: dt.datetime) -> tuple[dt.datetime, bool] | None:
+    """The moment the buyer asked for ("samedi", "demain 15h", "à 10h") and whether a time was named; None when
+    nothing was asked, or only the past ("hier")."""
+    date, time = turn.entity("date"), turn.entity("time")
+    asked = resolve(date, time, now) if date or time else None
+    if asked is None:
+        return None
+    if time is None:
+        asked = asked.replace(hour=0, minute=0)  # the whole day
+    elif date is None and asked < earliest:
+        asked += dt.timedelta(days=1)  # "à 10h" when today's 10:00 is gone: tomorrow's
+    if asked.date() < now.date():
+        return None
+    return asked, time is not None
+
+
+async def _free_slots(s: Services, service: Product, tz: ZoneInfo, start_from: dt.datetime,
+                      now: dt.datetime) -> list[tuple[str, dt.datetime]]:
+    """Up to three free slots of `service` starting at or after `start_from`, within `days_ahead` of now."""
+    settings = s.settings
     length = int(settings.get("slot_minutes", 60))
     offered: list[tuple[str, dt.datetime]] = []
     for days in range(int(settings.get("days_ahead", 14)) + 1):
         day = (now + dt.timedelta(days=days)).date()
         for start_min in weekly_starts(settings.get("availability") or {}, day, length):
             start = dt.datetime.combine(day, dt.time(start_min // 60, start_min % 60), tz)
-            if start < earliest:
+            if start < start_from:
                 continue
             slot = _slot_code(service.code, start)
             label = slot_label(start, s.vendor.config.locale)
@@ -82,9 +92,31 @@ async def offer_slots(turn: Turn) -> bool:
             if product is not None and product.stock > 0:
                 offered.append((slot, start))
             if len(offered) == len(CHOICES):
-                break
-        if len(offered) == len(CHOICES):
-            break
+                return offered
+    return offered
+
+
+async def offer_slots(turn: Turn) -> bool:
+    """The next free slots of the service the buyer named (or the `service` slot), from the day and time the
+    buyer asked for when the message names one; false if none."""
+    s = _svc(turn)
+    code = turn.entity("product") or turn.slots.get("service")
+    service = await s.store.get_product(s.vendor.id, code) if code and "@" not in str(code) else None
+    turn.variables.update(product=service, asked=None, asked_free=False)
+    if service is None:
+        return False
+    tz = ZoneInfo(s.vendor.config.timezone)
+    now = dt.datetime.fromtimestamp(s.now, tz)
+    earliest = now + dt.timedelta(minutes=int(s.settings.get("lead_minutes", 60)))
+    asked = _asked_for(turn, now, earliest)
+    offered = await _free_slots(s, service, tz, max(earliest, asked[0]) if asked else earliest, now)
+    if asked:
+        if not offered:  # beyond the horizon, or nothing free from then on: the next ones after all
+            offered = await _free_slots(s, service, tz, earliest, now)
+        moment, timed = asked
+        day = DAY_LABELS.get(s.vendor.config.locale, DAY_LABELS["en"])[moment.weekday()]
+        turn.variables["asked"] = f"{day} {moment:%d/%m}" + (f" {moment:%H:%M}" if timed else "")
+        turn.variables["asked_free"] = bool(offered) and offered[0][1].date() == moment.date()
     turn.slots["service"] = service.code
     turn.slots["_offered"] = [code for code, _ in offered]
     turn.variables["offered"] = [slot_label(start, s.vendor.config.locale) for _, start in offered]

@@ -179,19 +179,21 @@ class EntityExtractor:
             quantity = None
             before = self._quantity_before.search(text, cursor, start)
             if before is not None:
-                quantity = (before.group(1), before.start(1), before.end(1))
+                # the mark covers a unit between the number and the product ("3 paquets de sucre"): the buyer's
+                # words are all explained, so the rules can decide
+                quantity = (before.group(1), before.start(1), before.end(1), before.end())
             cursor = end
             after = self._quantity_after.match(text, end)
             if after is not None:
-                quantity = (after.group(1), after.start(1), after.end(1))
+                quantity = (after.group(1), after.start(1), after.end(1), after.end(1))
                 cursor = after.end()
             if quantity is not None:
-                word, q_start, q_end = quantity
+                word, q_start, q_end, mark_end = quantity
                 value = int(word) if word.isdigit() else self._numbers.get(word)
                 # "x0" is a typo, not an order for nothing.
                 if value:
                     entities.append(_entity(message, "quantity", value, q_start, q_end))
-                    marks.append((q_start, q_end, "quantity"))
+                    marks.append((q_start, mark_end, "quantity"))
 
 
 def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:

@@ -260,6 +260,12 @@ FRENCH = Lexicon(
     quantity_units=(
         "paire de", "paires de", "paire d'", "paires d'", "pièce", "pièces", "pcs", "pc", "exemplaire",
         "exemplaires", "unité", "unités", "pairs of", "pair of", "pieces of", "of",
+        # containers a grocery is asked for by ("2 sacs de riz", "3 paquets de sucre"); not weights or volumes:
+        # "5 kg de riz" is not five of the 5 kg bag
+        "sac de", "sacs de", "sachet de", "sachets de", "paquet de", "paquets de", "bouteille de", "bouteilles de",
+        "bouteille d'", "bouteilles d'", "boîte de", "boîtes de", "boite de", "boites de", "carton de",
+        "cartons de", "bidon de", "bidons de", "pot de", "pots de", "flacon de", "flacons de", "bags of",
+        "packs of", "packets of", "bottles of", "boxes of", "cartons of", "cans of", "tins of",
     ),
 )
 

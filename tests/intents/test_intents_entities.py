@@ -188,3 +188,27 @@ def test_empty_catalogue_finds_no_products() -> None:
     # buying with no known product is still buy (NLU-LABELS.md): the dialog asks which product
     assert result["intent"]["name"] == "buy"
     assert result["entities"] == []
+
+
+GROCERY = [CatalogueItem("RIZ5", "Riz parfumé 5 kg"), CatalogueItem("HUILE1", "Huile d'arachide 1 L"),
+           CatalogueItem("SUCRE1", "Sucre en poudre 1 kg")]
+
+
+@pytest.mark.parametrize(("text", "code", "quantity"), [
+    ("je veux 2 sacs de riz", "RIZ5", 2),
+    ("deux bouteilles d'huile", "HUILE1", 2),
+    ("3 paquets de sucre svp", "SUCRE1", 3),
+])
+def test_a_container_between_the_number_and_the_product_keeps_the_quantity_and_the_purchase(
+        text: str, code: str, quantity: int) -> None:
+    # "2 sacs de riz" lost its quantity (the shop asked "Combien ?") and "3 paquets de sucre svp" read out_of_scope
+    parsed = NluParser(GROCERY).parse(text)
+    assert [(e["entity"], e["value"]) for e in parsed["entities"]] == [("quantity", quantity), ("product", code)]
+    assert parsed["intent"]["name"] == "buy"
+
+
+def test_a_weight_is_not_a_number_of_packs() -> None:
+    # "5 kg de riz" is not five of the 5 kg bag
+    parsed = NluParser(GROCERY).parse("5 kg de riz")
+    assert ("product", "RIZ5") in [(e["entity"], e["value"]) for e in parsed["entities"]]
+    assert "quantity" not in [e["entity"] for e in parsed["entities"]]

@@ -97,6 +97,10 @@ class EntityExtractor:
         unit = rf"|(?:{units}) ?" if units else ""
         self._quantity_before = re.compile(rf"(?<!\w)({number}) ?(?:[x×*] ?{unit})?$")
         self._quantity_after = re.compile(r" ?[x×*] ?(\d{1,3})(?!\w)")
+        things = "|".join(
+            re.escape(normalize(word).text) for word in sorted(lexicon.counted_things, key=len, reverse=True)
+        )
+        self._counted = re.compile(rf"(?<!\w)({number}) ({things})(?!\w)") if things else None
 
         methods = [method for method in PAYMENT_METHODS if lexicon.payment_phrases.get(method)]
         self._payment: re.Pattern[str] | None = None
@@ -152,6 +156,8 @@ class EntityExtractor:
             products.append((named.start, named.end, named.code, named.confidence, named.extractor, named.parts))
         products.sort()
         self._products_and_quantities(products, message, entities, marks)
+        if self._counted is not None and not any(entity["entity"] == "quantity" for entity in entities):
+            self._counted_quantity(message, [*spans, *((start, end) for start, end, _ in marks)], entities, marks)
         entities.sort(key=lambda entity: entity["start"])
         marks.sort()
         return found
@@ -195,6 +201,21 @@ class EntityExtractor:
                     entities.append(_entity(message, "quantity", value, q_start, q_end))
                     marks.append((q_start, mark_end, "quantity"))
 
+
+    def _counted_quantity(self, message: Normalized, spans: list[tuple[int, int]], entities: list[dict[str, Any]],
+                          marks: list[tuple[int, int, str]]) -> None:
+        """A number of places or tickets with no product next to it ("je veux 3 places"): the quantity of
+        whatever the conversation is about; a bare number stays none ("j'en veux 2")."""
+        assert self._counted is not None
+        for match in self._counted.finditer(message.text):
+            if _overlaps(*match.span(), spans):
+                continue
+            word = match.group(1)
+            value = int(word) if word.isdigit() else self._numbers.get(word)
+            if value:
+                entities.append(_entity(message, "quantity", value, match.start(1), match.end(1)))
+                marks.append((match.start(1), match.end(), "quantity"))
+                return
 
 def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:
     return any(start < other_end and other_start < end for other_start, other_end in spans)

@@ -80,6 +80,8 @@ class Lexicon:
     name_generic: frozenset[str] = frozenset()
     # Words between a quantity and its product: "2 paires de sandales", "2 of PARFUM4".
     quantity_units: tuple[str, ...] = ()
+    # What a quantity counts when no product is named ("je veux 3 places" about the event just priced).
+    counted_things: tuple[str, ...] = ()
 
 
 def _words(*lines: str) -> frozenset[str]:
@@ -267,6 +269,7 @@ FRENCH = Lexicon(
         "cartons de", "bidon de", "bidons de", "pot de", "pots de", "flacon de", "flacons de", "bags of",
         "packs of", "packets of", "bottles of", "boxes of", "cartons of", "cans of", "tins of",
     ),
+    counted_things=("place", "places", "billet", "billets", "ticket", "tickets", "entrée", "entrées", "seat", "seats"),
 )
 
 # Buyers mix French, English and Wolof whatever the vendor's language, so every locale uses the

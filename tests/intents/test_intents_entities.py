@@ -212,3 +212,12 @@ def test_a_weight_is_not_a_number_of_packs() -> None:
     parsed = NluParser(GROCERY).parse("5 kg de riz")
     assert ("product", "RIZ5") in [(e["entity"], e["value"]) for e in parsed["entities"]]
     assert "quantity" not in [e["entity"] for e in parsed["entities"]]
+
+
+@pytest.mark.parametrize(("text", "quantity"), [("je veux 3 places", 3), ("deux billets svp", 2),
+                                                ("2 tickets please", 2)])
+def test_places_or_tickets_counted_with_no_product_named_are_a_quantity(
+        parser: NluParser, text: str, quantity: int) -> None:
+    # after the concert's price, "je veux 3 places" was asked "Combien de places ?"
+    assert values_of(parser, text, "quantity") == [quantity]
+    assert values_of(parser, text, "product") == []

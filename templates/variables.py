@@ -47,7 +47,8 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "live_seller": {
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
-        "no_appointments": (), "nothing_to_cancel": (), "nothing_to_pay": (), "complaint": (), "payment_failed": (),
+        "no_appointments": (), "nothing_to_cancel": (), "nothing_to_pay": (),
+        "payment_pending": (), "complaint": (), "payment_failed": (),
         "catalogue": ("products",),
         "offer": ("product", "quantity", "total", "minutes", "stock_left", "reserved_until", "buyer_kind", "tier",
                   "low_stock", "prepaid"),
@@ -68,7 +69,8 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "shop": {
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
-        "nothing_to_cancel": (), "nothing_to_pay": (), "complaint": (), "payment_failed": (), "ask_quantity_number": (),
+        "nothing_to_cancel": (), "nothing_to_pay": (),
+        "payment_pending": (), "complaint": (), "payment_failed": (), "ask_quantity_number": (),
         "bad_quantity": (), "too_many": (), "not_enough": (), "nothing_reserved": (), "ask_address": (),
         "bad_address": (), "address_noted": (), "welcome_back": (),
         "catalogue": ("products",),
@@ -110,7 +112,8 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "b2b": {
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
-        "nothing_to_cancel": (), "nothing_to_pay": (), "complaint": (), "payment_failed": (), "bad_quantity": (),
+        "nothing_to_cancel": (), "nothing_to_pay": (),
+        "payment_pending": (), "complaint": (), "payment_failed": (), "bad_quantity": (),
         "too_many": (),
         "not_enough": (), "nothing_ordered": (), "quote_unavailable": (), "no_terms": (), "welcome_back": (),
         "catalogue": ("products",),
@@ -136,7 +139,8 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "events": {
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
-        "nothing_to_cancel": (), "nothing_to_pay": (), "complaint": (), "payment_failed": (), "bad_places": (),
+        "nothing_to_cancel": (), "nothing_to_pay": (),
+        "payment_pending": (), "complaint": (), "payment_failed": (), "bad_places": (),
         "too_many": (),
         "nothing_reserved": (),
         "catalogue": ("products",),

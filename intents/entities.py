@@ -157,7 +157,8 @@ class EntityExtractor:
         products.sort()
         self._products_and_quantities(products, message, entities, marks)
         if self._counted is not None and not any(entity["entity"] == "quantity" for entity in entities):
-            self._counted_quantity(message, [*spans, *((start, end) for start, end, _ in marks)], entities, marks)
+            taken_spans = [*spans, *((start, end) for start, end, _ in marks)]
+            self._counted_quantity(self._counted, message, taken_spans, entities, marks)
         entities.sort(key=lambda entity: entity["start"])
         marks.sort()
         return found
@@ -201,13 +202,11 @@ class EntityExtractor:
                     entities.append(_entity(message, "quantity", value, q_start, q_end))
                     marks.append((q_start, mark_end, "quantity"))
 
-
-    def _counted_quantity(self, message: Normalized, spans: list[tuple[int, int]], entities: list[dict[str, Any]],
-                          marks: list[tuple[int, int, str]]) -> None:
+    def _counted_quantity(self, counted: re.Pattern[str], message: Normalized, spans: list[tuple[int, int]],
+                          entities: list[dict[str, Any]], marks: list[tuple[int, int, str]]) -> None:
         """A number of places or tickets with no product next to it ("je veux 3 places"): the quantity of
         whatever the conversation is about; a bare number stays none ("j'en veux 2")."""
-        assert self._counted is not None
-        for match in self._counted.finditer(message.text):
+        for match in counted.finditer(message.text):
             if _overlaps(*match.span(), spans):
                 continue
             word = match.group(1)
@@ -216,6 +215,7 @@ class EntityExtractor:
                 entities.append(_entity(message, "quantity", value, match.start(1), match.end(1)))
                 marks.append((match.start(1), match.end(), "quantity"))
                 return
+
 
 def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:
     return any(start < other_end and other_start < end for other_start, other_end in spans)

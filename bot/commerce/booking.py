@@ -56,6 +56,26 @@ def _start_of(code: str, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.strptime(code.split("@", 1)[1], "%Y%m%d%H%M").replace(tzinfo=tz)
 
 
+def opening_hours(availability: dict[str, Any], locale: str) -> str:
+    """The weekly availability as a buyer reads it, days with the same hours grouped:
+    "lun. 09:00–13:00 ; mar.–jeu. 09:00–13:00, 15:00–19:00 ; sam. 09:00–14:00"."""
+    labels = DAY_LABELS.get(locale, DAY_LABELS["en"])
+    days: list[tuple[int, str]] = []
+    for index, key in enumerate(DAYS):
+        ranges = availability.get(key) or []
+        hours = ", ".join(str(r).strip().replace("-", "–") for r in ([ranges] if isinstance(ranges, str) else ranges))
+        if hours:
+            days.append((index, hours))
+    groups: list[tuple[int, int, str]] = []
+    for index, hours in days:
+        if groups and groups[-1][2] == hours and groups[-1][1] == index - 1:
+            groups[-1] = (groups[-1][0], index, hours)
+        else:
+            groups.append((index, index, hours))
+    return " ; ".join(f"{labels[first]}{'–' + labels[last] if last != first else ''} {hours}"
+                      for first, last, hours in groups)
+
+
 def _asked_for(turn: Turn, now: dt.datetime, earliest: dt.datetime) -> tuple[dt.datetime, bool] | None:
     """The moment the buyer asked for ("samedi", "demain 15h", "à 10h") and whether a time was named; None when
     nothing was asked, or only the past ("hier")."""
@@ -102,8 +122,9 @@ async def offer_slots(turn: Turn) -> bool:
     s = _svc(turn)
     code = turn.entity("product") or turn.slots.get("service")
     service = await s.store.get_product(s.vendor.id, code) if code and "@" not in str(code) else None
-    turn.variables.update(product=service, asked=None, asked_free=False)
-    if service is None:
+    turn.variables.update(product=service, asked=None, asked_free=False, hours=None)
+    if service is None:  # "vous êtes ouverts le dimanche ?": the hours, then which service
+        turn.variables["hours"] = opening_hours(s.settings.get("availability") or {}, s.vendor.config.locale)
         return False
     tz = ZoneInfo(s.vendor.config.timezone)
     now = dt.datetime.fromtimestamp(s.now, tz)

@@ -45,6 +45,8 @@ class Analysis:
     # Every word is a rule match, an entity or a filler.
     covered: bool
     tokens: int
+    # A product named in a question with no purchase word ("le foulard c'est de la soie ?"): not the rules' `buy`.
+    product_question: bool = False
 
 
 class RuleLayer:
@@ -103,11 +105,12 @@ class RuleLayer:
                 continue
             if not any(start < other_end and other_start < end for other_start, other_end in spans):
                 covered = False
-        return Analysis(message, extraction, hits, covered, tokens)
+        product_question = hits == [BUY] and BUY not in keyword_hits and "?" in normalised
+        return Analysis(message, extraction, hits, covered, tokens, product_question)
 
     def decide(self, analysis: Analysis) -> list[tuple[str, float]] | None:
         """The rules' ranking when they explain the whole message, else None (the classifier's turn)."""
-        if not analysis.covered:
+        if not analysis.covered or analysis.product_question:
             return None
         hits = analysis.hits
         if not hits:

@@ -81,3 +81,8 @@ def test_asking_for_a_person_before_paying_is_human_without_the_encoder(text: st
     # inbox's handoff then never happened. The person is what is asked for (the guide's `human`).
     parser = NluParser(load_catalogue().items, second_opinion=False)
     assert parser.parse(text)["intent"]["name"] == "human"
+
+
+def test_a_product_named_in_a_question_with_no_purchase_word_is_not_a_rules_purchase() -> None:
+    # product + fillers was `buy` (0.95) whatever the question mark, and the live-seller dialog reserved the item
+    assert unseen_intent("le foulard c de la soie ?") == "product_info"

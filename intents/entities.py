@@ -196,11 +196,15 @@ class EntityExtractor:
                 cursor = after.end()
             if quantity is not None:
                 word, q_start, q_end, mark_end = quantity
-                value = int(word) if word.isdigit() else self._numbers.get(word)
+                value = self._number(word)
                 # "x0" is a typo, not an order for nothing.
                 if value:
                     entities.append(_entity(message, "quantity", value, q_start, q_end))
                     marks.append((q_start, mark_end, "quantity"))
+
+    def _number(self, word: str) -> int | None:
+        """A quantity's value: digits, or a number word ("deux", "ñaar")."""
+        return int(word) if word.isdigit() else self._numbers.get(word)
 
     def _counted_quantity(self, counted: re.Pattern[str], message: Normalized, spans: list[tuple[int, int]],
                           entities: list[dict[str, Any]], marks: list[tuple[int, int, str]]) -> None:
@@ -210,7 +214,7 @@ class EntityExtractor:
             if _overlaps(*match.span(), spans):
                 continue
             word = match.group(1)
-            value = int(word) if word.isdigit() else self._numbers.get(word)
+            value = self._number(word)
             if value:
                 entities.append(_entity(message, "quantity", value, match.start(1), match.end(1)))
                 marks.append((match.start(1), match.end(), "quantity"))

@@ -33,19 +33,31 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
+def _ranges(availability: dict[str, Any], weekday: int) -> list[str]:
+    """The opening ranges of a weekday ("09:00-13:00"), one string or a list in the vendor's YAML."""
+    ranges = availability.get(DAYS[weekday]) or []
+    return [str(r).strip() for r in ([ranges] if isinstance(ranges, str) else ranges)]
+
+
 def weekly_starts(availability: dict[str, Any], day: dt.date, slot_minutes: int) -> list[int]:
     """Minutes after midnight at which a slot starts on `day`: '09:00-12:00' gives 09:00, 10:00, 11:00."""
-    ranges = availability.get(DAYS[day.weekday()]) or []
     starts: list[int] = []
-    for r in [ranges] if isinstance(ranges, str) else ranges:
-        begin, end = (_minutes(x) for x in str(r).split("-"))
+    for r in _ranges(availability, day.weekday()):
+        begin, end = (_minutes(x) for x in r.split("-"))
         starts += list(range(begin, end - slot_minutes + 1, slot_minutes))
     return starts
 
 
+def _day_name(weekday: int, locale: str) -> str:
+    return DAY_LABELS.get(locale, DAY_LABELS["en"])[weekday]
+
+
+def day_label(start: dt.datetime, locale: str) -> str:
+    return f"{_day_name(start.weekday(), locale)} {start:%d/%m}"
+
+
 def slot_label(start: dt.datetime, locale: str) -> str:
-    day = DAY_LABELS.get(locale, DAY_LABELS["en"])[start.weekday()]
-    return f"{day} {start:%d/%m} {start:%H:%M}"
+    return f"{day_label(start, locale)} {start:%H:%M}"
 
 
 def _slot_code(service: str, start: dt.datetime) -> str:
@@ -59,11 +71,9 @@ def _start_of(code: str, tz: ZoneInfo) -> dt.datetime:
 def opening_hours(availability: dict[str, Any], locale: str) -> str:
     """The weekly availability as a buyer reads it, days with the same hours grouped:
     "lun. 09:00–13:00 ; mar.–jeu. 09:00–13:00, 15:00–19:00 ; sam. 09:00–14:00"."""
-    labels = DAY_LABELS.get(locale, DAY_LABELS["en"])
     days: list[tuple[int, str]] = []
-    for index, key in enumerate(DAYS):
-        ranges = availability.get(key) or []
-        hours = ", ".join(str(r).strip().replace("-", "–") for r in ([ranges] if isinstance(ranges, str) else ranges))
+    for index in range(len(DAYS)):
+        hours = ", ".join(r.replace("-", "–") for r in _ranges(availability, index))
         if hours:
             days.append((index, hours))
     groups: list[tuple[int, int, str]] = []
@@ -72,7 +82,7 @@ def opening_hours(availability: dict[str, Any], locale: str) -> str:
             groups[-1] = (groups[-1][0], index, hours)
         else:
             groups.append((index, index, hours))
-    return " ; ".join(f"{labels[first]}{'–' + labels[last] if last != first else ''} {hours}"
+    return " ; ".join(f"{_day_name(first, locale)}{'–' + _day_name(last, locale) if last != first else ''} {hours}"
                       for first, last, hours in groups)
 
 
@@ -135,8 +145,7 @@ async def offer_slots(turn: Turn) -> bool:
         if not offered:  # beyond the horizon, or nothing free from then on: the next ones after all
             offered = await _free_slots(s, service, tz, earliest, now)
         moment, timed = asked
-        day = DAY_LABELS.get(s.vendor.config.locale, DAY_LABELS["en"])[moment.weekday()]
-        turn.variables["asked"] = f"{day} {moment:%d/%m}" + (f" {moment:%H:%M}" if timed else "")
+        turn.variables["asked"] = (slot_label if timed else day_label)(moment, s.vendor.config.locale)
         turn.variables["asked_free"] = bool(offered) and offered[0][1].date() == moment.date()
     turn.slots["service"] = service.code
     turn.slots["_offered"] = [code for code, _ in offered]

@@ -78,6 +78,13 @@ class Settings:
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    def no_local_store(self, file_name: str) -> str | None:
+        """Why a reading command should stop: the embedded store's file is absent (a mistyped --data-dir
+        would otherwise get a new, empty store and report "nothing"); None with MongoDB or the file there."""
+        if self.mongodb_uri or (Path(self.data_dir) / file_name).exists():
+            return None
+        return f"no Palabre store in {self.data_dir}: give the server's --data-dir (or PALABRE_DATA_DIR)"
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
         e = os.environ if env is None else env

@@ -101,9 +101,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from bot.campaigns import contacts
+    from storage.campaigns_sqlite import FILE_NAME
 
     settings = _settings(args)
     _vendor_timezone(settings, args.vendor)
+    if missing := settings.no_local_store(FILE_NAME):
+        print(f"export-contacts: {missing}", file=sys.stderr)
+        return 2
     text = _with_store(settings, lambda store: contacts.export_csv(store, args.vendor))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from bot.cli.admin_client import call_admin
@@ -110,10 +109,8 @@ def _local(args: argparse.Namespace, job: Any) -> Any:
     from storage.embedded import DB_FILE, StoreLocked
 
     settings = Settings.from_env(data_dir=args.data_dir)
-    if not settings.mongodb_uri and not (Path(settings.data_dir) / DB_FILE).exists():
-        # a mistyped folder would otherwise get a new, empty store and report "0 dead letter(s)"
-        print(f"no Palabre store in {settings.data_dir}: give the server's --data-dir (or PALABRE_DATA_DIR)",
-              file=sys.stderr)
+    if missing := settings.no_local_store(DB_FILE):
+        print(missing, file=sys.stderr)
         return None
 
     async def run() -> Any:

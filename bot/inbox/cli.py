@@ -12,6 +12,7 @@ from bot.inbox.roles import ROLES
 from bot.inbox.users import UserError, add_user, revoke_user
 from bot.settings import Settings
 from storage.inbox import InboxStore
+from storage.inbox_sqlite import FILE_NAME
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -55,8 +56,19 @@ def _when(at: float | None) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M") if at else "-"
 
 
+def _missing(args: argparse.Namespace) -> Settings | None:
+    """The settings, or None after saying that --data-dir holds no users at all (list and revoke read)."""
+    settings = _settings(args)
+    if missing := settings.no_local_store(FILE_NAME):
+        print(f"users {args.users_command}: {missing}", file=sys.stderr)
+        return None
+    return settings
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    agents = asyncio.run(_with_store(_settings(args), lambda s: s.list_agents()))
+    if (settings := _missing(args)) is None:
+        return 2
+    agents = asyncio.run(_with_store(settings, lambda s: s.list_agents()))
     if not agents:
         print("no users yet: palabre users add NAME --role ROLE [--vendor V]")
         return 0
@@ -68,8 +80,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
+    if (settings := _missing(args)) is None:
+        return 2
     try:
-        asyncio.run(_with_store(_settings(args), lambda s: revoke_user(s, args.name)))
+        asyncio.run(_with_store(settings, lambda s: revoke_user(s, args.name)))
     except UserError as exc:
         print(f"users revoke: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from pathlib import Path
@@ -120,6 +121,19 @@ def test_an_exported_name_cannot_run_as_a_spreadsheet_formula(tmp_path: Path) ->
     assert main(["export-contacts", "--vendor", "demo", "-o", str(tmp_path / "out.csv"), *args]) == 0
     [row] = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
     assert row["name"].startswith("'=") and row["phone"] == "+221771234567"
+
+
+async def test_export_contacts_reads_a_server_data_dir_and_refuses_a_mistyped_one(
+        start_server: ServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MONGODB_URI", raising=False)  # the embedded stores, whatever the test run has
+    server = await start_server()
+    args = ["export-contacts", "--vendor", "demo", "--vendors", "examples/vendors"]
+    assert await asyncio.to_thread(main, [*args, "--data-dir", str(server.runtime.settings.data_dir)]) == 0
+    assert capsys.readouterr().out.startswith("phone,email,telegram,name")
+    assert await asyncio.to_thread(main, [*args, "--data-dir", str(tmp_path / "dta")]) == 2
+    assert f"no Palabre store in {tmp_path / 'dta'}" in capsys.readouterr().err
+    assert not (tmp_path / "dta").exists()
 
 
 async def test_an_import_past_the_plan_contact_quota_imports_nothing(start_server: ServerFactory) -> None:

@@ -422,6 +422,17 @@ async def settle(server: Server) -> None:
     await server.runtime.delivery.idle()
 
 
+async def test_unauthenticated_body_is_not_read_a_wrong_secret_is_401_not_413(
+    start_server, fake: FakeWasender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server: Server = await start_server(wasender_vendor(tmp_path, fake.base, monkeypatch))
+    big = b'{"event": "messages.received", "pad": "' + b"x" * (server.runtime.settings.max_body_bytes + 10) + b'"}'
+    assert await post(server, big, secret="wrong") == 401
+    assert await post(server, big, secret=None, path="/webhooks/wasender") == 401
+    assert await post(server, big, secret=SECRET) == 413  # an authenticated caller learns the limit
+    assert await server.runtime.store.unprocessed_events() == []
+
+
 async def test_secret_header_is_required_and_nothing_is_stored_without_it(
     start_server, fake: FakeWasender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

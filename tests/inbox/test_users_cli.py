@@ -43,6 +43,15 @@ def test_users_add_refuses_unknown_roles_and_vendors(tmp_path: Path) -> None:
     assert palabre("users", "revoke", "nobody", "--data-dir", data).returncode == 1
 
 
+def test_users_list_on_a_mistyped_data_dir_says_so_instead_of_no_users(tmp_path: Path) -> None:
+    typo = tmp_path / "dta"
+    for args in (("users", "list"), ("users", "revoke", "awa")):
+        done = palabre(*args, "--data-dir", str(typo))
+        assert done.returncode == 2 and f"no Palabre store in {typo}" in done.stderr, done
+        assert "no users yet" not in done.stdout
+    assert not typo.exists()  # a reading command creates no empty store
+
+
 async def test_a_token_from_the_cli_works_while_the_server_runs_until_revoked(start_server: ServerFactory) -> None:
     server = await start_server()
     data = str(server.runtime.settings.data_dir)

@@ -219,19 +219,7 @@ def _json(raw: bytes) -> Any:
     return payload
 
 
-async def handle(request: web.Request, vendor_id: str | None) -> web.Response:
-    """Authenticate (the header is the vendor's secret), parse, persist, then 200. Any route takes any
-    Wasender event, since a session has a single webhook URL for all of them."""
-    rt = request.app[RUNTIME]
-    signature = header(request, wasender.SIGNATURE_HEADER)
-    raw = await read_raw(request)
-    payload: Any = None
-    if vendor_id is None:
-        payload = _json(raw)
-        vendor_id = await _vendor_of_payload(rt, payload, signature)
-        if vendor_id is None:
-            log.warning("wasender webhook on the shared URL matched no vendor (no known session id or secret)")
-            raise ApiError(401, "unknown_session", "no vendor matches this session and secret")
+def _authenticate(rt: Runtime, vendor_id: str, signature: str | None) -> None:
     config = _config(rt, vendor_id)
     if config is None:
         raise ApiError(404, "unknown_vendor", f"no vendor '{vendor_id[:64]}' with a Wasender channel")
@@ -239,8 +227,30 @@ async def handle(request: web.Request, vendor_id: str | None) -> web.Response:
         log.warning("wasender webhook rejected for vendor=%s: %s secret header", vendor_id,
                     "missing" if not signature else "wrong")
         raise ApiError(401, "invalid_signature", "the X-Webhook-Signature header is missing or wrong")
-    if payload is None:
-        payload = _json(raw)
+
+
+async def handle(request: web.Request, vendor_id: str | None) -> web.Response:
+    """Authenticate (the header is the vendor's secret), parse, persist, then 200. Any route takes any
+    Wasender event, since a session has a single webhook URL for all of them.
+
+    On a vendor's own URL the secret is checked before the body is read, so an unauthenticated caller
+    cannot make us read (up to the body limit) and parse; the shared URL needs the body to find the vendor,
+    so there a missing secret header is refused first.
+    """
+    rt = request.app[RUNTIME]
+    signature = header(request, wasender.SIGNATURE_HEADER)
+    if vendor_id is not None:
+        _authenticate(rt, vendor_id, signature)
+        payload = _json(await read_raw(request))
+    else:
+        if not signature:
+            raise ApiError(401, "invalid_signature", "the X-Webhook-Signature header is missing or wrong")
+        payload = _json(await read_raw(request))
+        vendor_id = await _vendor_of_payload(rt, payload, signature)
+        if vendor_id is None:
+            log.warning("wasender webhook on the shared URL matched no vendor (no known session id or secret)")
+            raise ApiError(401, "unknown_session", "no vendor matches this session and secret")
+        _authenticate(rt, vendor_id, signature)
     known = vendor_id
     events, status = await parse_events(
         "wasender", known, lambda: (wasender.parse_payload(payload, known), wasender.session_status(payload)),

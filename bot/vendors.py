@@ -74,6 +74,16 @@ class NotifySpec(BaseModel):
     address: str
 
 
+class About(BaseModel):
+    """The shop itself, in the vendor's words: the bot's answer to "vous livrez à Thiès ?", "vous êtes où ?"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(default=None, min_length=1, max_length=500)
+    hours: str | None = Field(default=None, min_length=1, max_length=500)
+    delivery: str | None = Field(default=None, min_length=1, max_length=500)
+
+
 class _Channels(BaseModel):
     """The providers a vendor is reachable on; read like a dict of provider -> adapter Config."""
 
@@ -124,6 +134,7 @@ class VendorConfig(BaseModel):
     channels: VendorChannels = Field(default_factory=lambda: VendorChannels())
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)  # rate limits, fallback, template
     nlu: NluOptions = Field(default_factory=NluOptions)  # the vendor's own NLU examples and product synonyms
+    about: About = Field(default_factory=About)  # address, opening hours, delivery: answered when asked
 
     @field_validator("segment")
     @classmethod

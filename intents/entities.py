@@ -1,4 +1,4 @@
-"""Entities: product (code, vendor synonym or fuzzy name), quantity, payment_method, amount, date, time."""
+"""Entities: product (code, vendor synonym or fuzzy name), quantity, payment_method, amount, date, time, topic."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from intents.lexicon import PAYMENT_METHODS, Lexicon
 from intents.matching import code_fragments, code_key, phrase_fragments, phrases_regex, trie_regex
 from intents.names import ProductNames
 from intents.normalize import Normalized, normalize
+from intents.topics import find_topics
 from intents.when import find_amounts, find_dates, find_times
 
 EXTRACTOR = "rules"
@@ -150,6 +151,9 @@ class EntityExtractor:
                     entities.append(_entity(message, "payment_method", match.lastgroup, start, end))
                     spans.append((start, end))
                     marks.append((start, end, "payment_method"))
+
+        # what a question about the shop is about; not a mark: the intent is read as if it were absent
+        entities.extend(_entity(message, "topic", topic, start, end) for start, end, topic in find_topics(text))
 
         codes = {code for _, _, code, *_ in products}
         for named in self._names.find(text, [*spans, *taken], codes):

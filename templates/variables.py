@@ -41,10 +41,14 @@ FIELDS: dict[str, tuple[str, ...]] = {
 FIELDS |= {"suggestion": FIELDS["product"], "last_product": FIELDS["product"]}  # adaptive wording (bot/buyers)
 LISTS = {"products": "product"}  # a list variable -> the kind of its items
 
+# a question about the shop itself (bot/commerce/about.py): what the vendor wrote for each topic asked
+ABOUT = ("about_address?", "about_hours?", "about_delivery?", "about_missing")
+
 # segment -> message -> the variables it may use beyond COMMON; a trailing "?" marks one that may be
 # None (the buyer has no order yet, or named no product), which the wording must handle.
 MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "live_seller": {
+        "about": ABOUT,
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
         "no_appointments": (), "nothing_to_cancel": (), "nothing_to_pay": (),
@@ -67,6 +71,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "vendor_paid": ("order", "buyer", "stock_left"),
     },
     "shop": {
+        "about": ABOUT,
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
         "nothing_to_cancel": (), "nothing_to_pay": (),
@@ -90,6 +95,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "vendor_paid": ("order", "buyer", "stock_left"),
     },
     "services": {
+        "about": ABOUT,
         "welcome": (), "help": (), "pick_a_slot": (), "slot_taken": (), "offer_expired": (), "nothing_booked": (),
         "nothing_to_cancel": (),
         "prompt_idle": (), "prompt_booked": (), "prompt_confirming": (), "human": (), "complaint": (), "thanks": (),
@@ -110,6 +116,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "action_text": ("action_text",),
     },
     "b2b": {
+        "about": ABOUT,
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
         "nothing_to_cancel": (), "nothing_to_pay": (),
@@ -136,6 +143,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "vendor": VENDOR_MESSAGES,  # to the vendor on their own number (bot/live)
     "events": {
+        "about": ABOUT,
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
         "nothing_to_cancel": (), "nothing_to_pay": (),
@@ -214,6 +222,8 @@ SAMPLES: dict[str, tuple[Any, ...]] = {
     "offered": (["mar. 09/06 12:00", "mar. 09/06 13:00", "mar. 09/06 14:00"], ["mar. 09/06 12:00"]),
     "asked": ("sam. 13/06", "sam. 13/06 10:00", None), "asked_free": (True, False),
     "hours": ("mar.–jeu. 09:00–13:00, 15:00–19:00 ; sam. 09:00–14:00", None),
+    "about_address": ("Marché HLM, box 12, Dakar",), "about_hours": ("lun.–sam. 9h–20h",),
+    "about_delivery": ("Dakar 1 000 F, Thiès 2 500 F, sous 24 h",), "about_missing": (False, True),
     "when": ("mar. 09/06 12:00",), "deposit": (7500,), "balance": (7500, 0),
     "refusal": ("low_trust", "too_many_orders"),
     "quote_url": ("https://palabre.example.com/quotes/3kTq9vX2bYpL7mN4wR8sD1fG.pdf",),

@@ -134,6 +134,10 @@ notify:                         # where the bot tells you about payments
   channel: web
   address: "+221770000000"
 psp: sandbox
+about:                          # your answers to "vous livrez à Thiès ?", "vous êtes où ?", "vos horaires ?"
+  address: Marché HLM, box 12, Dakar
+  hours: Du lundi au samedi, 9 h – 19 h
+  delivery: Dakar 1 500 F, sous 24 h ; régions 3 000 F, sous 72 h
 catalogue:                      # code, name, price (F CFA), stock
   - {{code: ARTICLE1, name: Mon premier article, price: 10000, stock: 5}}
 messages:

@@ -10,6 +10,7 @@ from typing import Any
 from bot.buyers import adaptive_settings, adaptive_timing, low_stock, offer_variables, prepayment_required, turn_buyer
 from bot.buyers.actions import AGAIN_SLOT, after_payment
 from bot.buyers.actions import register as register_buyers
+from bot.commerce.about import register as register_about
 from bot.payments import ENTITY_METHODS, METHOD_LABELS, PaymentProvider
 from bot.vendors import Vendor
 from channels.base import mask_address
@@ -310,4 +311,4 @@ def register(registry: Registry) -> Registry:
                release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
                request_human, product_available, describe_balance):
         registry.add(fn.__name__, fn)
-    return register_buyers(registry)
+    return register_about(register_buyers(registry))

@@ -221,3 +221,31 @@ def test_places_or_tickets_counted_with_no_product_named_are_a_quantity(
     # after the concert's price, "je veux 3 places" was asked "Combien de places ?"
     assert values_of(parser, text, "quantity") == [quantity]
     assert values_of(parser, text, "product") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "topics"),
+    [
+        ("vous livrez à Thiès ?", ["delivery"]),
+        ("la livraison c combien pour Pikine", ["delivery"]),
+        ("do you deliver to Thies?", ["delivery"]),
+        ("vous êtes où ?", ["location"]),
+        ("c'est où votre boutique", ["location"]),
+        ("where are you located", ["location"]),
+        ("fan ngeen nekk ?", ["location"]),
+        ("c'est quoi vos horaires", ["hours"]),
+        ("vous êtes ouverts le dimanche ?", ["hours"]),
+        ("are you open on sunday", ["hours"]),
+        ("vous êtes où et vous livrez ?", ["location", "delivery"]),
+        # an order already on its way, a buyer giving their own address, a parcel that arrived open: no question
+        # about the shop
+        ("mon colis sera livré quand", []),
+        ("le livreur est où ?", []),
+        ("mon adresse c'est Sacré-Coeur 3", []),
+        ("le colis est arrivé ouvert", []),
+        ("je veux la robe wax", []),
+    ],
+)
+def test_a_question_about_the_shop_names_its_topic(parser: NluParser, text: str, topics: list[str]) -> None:
+    assert values_of(parser, text, "topic") == topics
+

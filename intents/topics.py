@@ -17,7 +17,7 @@ _TOPICS: dict[str, str] = {
                 r"|vs etes (?:ou|situee?s?)|ou (?:etes[ -]vous|etes vs|vous trouver|se (?:trouve|situe)"
                 r"|est (?:la|votre|ta) (?:boutique|magasin|shop|adresse))|c'?est (?:ou|a quelle adresse)"
                 r"|(?:votre|ton|ta|l') ?(?:adresse|localisation)|adresse (?:de|du) (?:la |votre )?(?:boutique|magasin)"
-                r"|where (?:are you|is (?:the|your) (?:shop|store))|your (?:address|location)"
+                r"|where (?:are you(?! from)|is (?:the|your) (?:shop|store))|your (?:address|location)"
                 r"|fan (?:ngeen|nga|la) (?:nekk|dekk|bokk)",
     "hours": r"horaires?|heures? d'ouverture|(?:vous|vs) (?:etes |serez )?(?:ouverts?|fermee?s?)|ouvrez|fermez"
              r"|ouvert (?:le|ce|aujourd'hui|demain|dimanche|samedi)|a quelle heure (?:vous|vs) (?:ouvr|ferm)"

@@ -232,6 +232,7 @@ def test_places_or_tickets_counted_with_no_product_named_are_a_quantity(
         ("vous êtes où ?", ["location"]),
         ("c'est où votre boutique", ["location"]),
         ("where are you located", ["location"]),
+        ("where are you from", []),  # small talk, not the shop
         ("fan ngeen nekk ?", ["location"]),
         ("c'est quoi vos horaires", ["hours"]),
         ("vous êtes ouverts le dimanche ?", ["hours"]),

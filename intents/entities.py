@@ -15,6 +15,8 @@ from intents.topics import find_topics
 from intents.when import find_amounts, find_dates, find_times
 
 EXTRACTOR = "rules"
+# A number after a purchase phrase is a quantity up to this; "je veux 42" asks for a size.
+MOST_TAKEN = 20
 # Letters then digits, like a product code: "robe99" when the catalogue has no ROBE99.
 _CODE_LIKE = r"[^\W\d_]{2,}[\-]?\d{1,4}"
 
@@ -102,6 +104,11 @@ class EntityExtractor:
             re.escape(normalize(word).text) for word in sorted(lexicon.counted_things, key=len, reverse=True)
         )
         self._counted = re.compile(rf"(?<!\w)({number}) ({things})(?!\w)") if things else None
+        taking = "|".join(
+            re.escape(normalize(phrase).text) for phrase in sorted(lexicon.taking_phrases, key=len, reverse=True)
+        )
+        self._taken = re.compile(rf"(?:^|\W)(?:{taking}) ({number})(?: (?:svp|stp|please|pls|merci))? ?[.!]*$") \
+            if taking else None
 
         methods = [method for method in PAYMENT_METHODS if lexicon.payment_phrases.get(method)]
         self._payment: re.Pattern[str] | None = None
@@ -160,9 +167,13 @@ class EntityExtractor:
             products.append((named.start, named.end, named.code, named.confidence, named.extractor, named.parts))
         products.sort()
         self._products_and_quantities(products, message, entities, marks)
-        if self._counted is not None and not any(entity["entity"] == "quantity" for entity in entities):
+        named = {entity["entity"] for entity in entities}
+        if "quantity" not in named:
             taken_spans = [*spans, *((start, end) for start, end, _ in marks)]
-            self._counted_quantity(self._counted, message, taken_spans, entities, marks)
+            counted = self._counted is not None and self._counted_quantity(
+                self._counted, message, taken_spans, entities, marks)
+            if not counted and self._taken is not None and "product" not in named:
+                self._counted_quantity(self._taken, message, taken_spans, entities, marks, MOST_TAKEN)
         entities.sort(key=lambda entity: entity["start"])
         marks.sort()
         return found
@@ -211,18 +222,20 @@ class EntityExtractor:
         return int(word) if word.isdigit() else self._numbers.get(word)
 
     def _counted_quantity(self, counted: re.Pattern[str], message: Normalized, spans: list[tuple[int, int]],
-                          entities: list[dict[str, Any]], marks: list[tuple[int, int, str]]) -> None:
-        """A number of places or tickets with no product next to it ("je veux 3 places"): the quantity of
-        whatever the conversation is about; a bare number stays none ("j'en veux 2")."""
+                          entities: list[dict[str, Any]], marks: list[tuple[int, int, str]],
+                          most: int | None = None) -> bool:
+        """A number with no product next to it, of places or tickets ("je veux 3 places") or ending a purchase
+        phrase ("je prends 2"): the quantity of whatever the conversation is about. A number in a sentence
+        ("j'en veux 2 pour demain") or past `most` ("je veux 42": a size) stays none."""
         for match in counted.finditer(message.text):
-            if _overlaps(*match.span(), spans):
+            if _overlaps(*match.span(1), spans):
                 continue
-            word = match.group(1)
-            value = self._number(word)
-            if value:
+            value = self._number(match.group(1))
+            if value and (most is None or value <= most):
                 entities.append(_entity(message, "quantity", value, match.start(1), match.end(1)))
-                marks.append((match.start(1), match.end(), "quantity"))
-                return
+                marks.append((match.start(1), match.end(1), "quantity"))
+                return True
+        return False
 
 
 def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:

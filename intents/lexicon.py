@@ -82,6 +82,9 @@ class Lexicon:
     quantity_units: tuple[str, ...] = ()
     # What a quantity counts when no product is named ("je veux 3 places" about the event just priced).
     counted_things: tuple[str, ...] = ()
+    # A purchase phrase ending the message with a number and nothing else ("je prends 2", "mettez m'en 3"): the
+    # quantity of the product the conversation is about (a new quantity for the one reserved).
+    taking_phrases: tuple[str, ...] = ()
 
 
 def _words(*lines: str) -> frozenset[str]:
@@ -270,6 +273,13 @@ FRENCH = Lexicon(
         "packs of", "packets of", "bottles of", "boxes of", "cartons of", "cans of", "tins of",
     ),
     counted_things=("place", "places", "billet", "billets", "ticket", "tickets", "entrée", "entrées", "seat", "seats"),
+    taking_phrases=(
+        "je prends", "je prend", "jprends", "jprend", "j'en prends", "j'en prend", "jen prends", "j'en veux",
+        "jen veux", "j'en voudrais", "je veux", "jveux", "jveu", "je voudrais", "mettez moi", "mettez-moi",
+        "mettez m'en", "mets moi", "met moi", "mets m'en", "donnez moi", "donnez-moi", "donnez m'en", "donne moi",
+        "i'll take", "i will take", "i want", "give me",
+        "dama bëgg", "dama begg", "jox ma",
+    ),
 )
 
 # Buyers mix French, English and Wolof whatever the vendor's language, so every locale uses the

@@ -268,6 +268,36 @@ async def _close(turn: Turn, order_id: str | None, to_status: str) -> bool:
     return True
 
 
+async def change_quantity(turn: Turn) -> bool:
+    """A new quantity for the product held ("je prends 2" with one reserved): the same product reserved again
+    for that quantity, then the old reservation released, so the buyer never holds nothing in between. False
+    (the old one kept) when no new quantity was given, another product was named, or the stock cannot cover
+    it (`wanted` then holds the quantity asked for, and the old order stays the buyer's)."""
+    s = _svc(turn)
+    old = await _order(turn, turn.slots.get("order_id"))
+    wanted = turn.entity("quantity")
+    named = turn.entity("product")
+    if old is None or old.status != "reserved" or not wanted or named not in (None, old.product_code):
+        return False
+    if int(wanted) == old.quantity:
+        return False
+    turn.slots["product"] = old.product_code
+    slotted = bool(turn.slots.get("quantity"))  # a dialog that keeps the quantity in a slot (shop) reserves from it
+    if slotted:
+        turn.slots["quantity"] = int(wanted)
+    if not await reserve_product(turn):
+        if slotted:
+            turn.slots["quantity"] = old.quantity
+        turn.variables["wanted"] = int(wanted)  # the wording then says the held quantity is kept
+        return False
+    # the slot now holds the new order, so closing the old one keeps the buyer's product and order slots
+    await _close(turn, old.id, "cancelled")
+    if not turn.variables.get("prepaid"):  # the old units are back on sale: "N left" counts them
+        stock_left = turn.variables["stock_left"] + old.quantity
+        turn.variables.update(stock_left=stock_left, low_stock=low_stock(stock_left, adaptive_settings(s.settings)))
+    return True
+
+
 async def release_reservation(turn: Turn) -> None:
     turn.variables.setdefault("order", None)
     await _close(turn, turn.slots.get("order_id"), "cancelled")
@@ -307,7 +337,7 @@ async def request_human(turn: Turn) -> None:
 
 
 def register(registry: Registry) -> Registry:
-    for fn in (reserve_product, order_open, current_order, create_payment, confirm_payment,
+    for fn in (reserve_product, change_quantity, order_open, current_order, create_payment, confirm_payment,
                release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
                request_human, product_available, describe_balance):
         registry.add(fn.__name__, fn)

@@ -88,7 +88,19 @@ def test_each_product_keeps_its_own_quantity(parser: NluParser) -> None:
 
 def test_a_lone_number_is_not_a_quantity(parser: NluParser) -> None:
     assert values_of(parser, "x2", "quantity") == []
-    assert values_of(parser, "j'en veux 2", "quantity") == []
+    assert values_of(parser, "j'en veux 2 pour demain", "quantity") == []  # a number inside a sentence
+    assert values_of(parser, "je veux 42", "quantity") == []  # a size, not 42 of them
+    assert values_of(parser, "je veux la 2", "quantity") == []
+
+
+@pytest.mark.parametrize(("text", "quantity"), [
+    ("ok je prends 2", 2), ("j'en veux 2", 2), ("mettez m'en 3 svp", 3), ("jen veux deux", 2),
+    ("I'll take 3", 3), ("dama bëgg ñaar", 2), ("je prends 10 !", 10),
+])
+def test_a_purchase_phrase_ending_with_a_number_is_a_quantity(parser: NluParser, text: str, quantity: int) -> None:
+    # "je prends 2" with the dress reserved got "Vous avez déjà une réservation": the number is the new quantity
+    assert values_of(parser, text, "quantity") == [quantity]
+    assert parser.parse(text)["intent"]["name"] == "buy"
 
 
 @pytest.mark.parametrize(

@@ -56,3 +56,28 @@ async def test_a_buyer_after_the_last_unit_is_told_sold_out_and_the_stock_stays_
     shop = one_left.runtime.store
     assert await shop.get_order(derived_id("o", "tg:demo:42")) is None
     assert (await shop.get_product("demo", "ROBE1")).stock == 0
+
+
+@pytest.fixture(params=["embedded", "mongo"])
+async def three_left(request: pytest.FixtureRequest, start_server, bot_api: FakeBotApi, tmp_path: Path,
+                     monkeypatch: pytest.MonkeyPatch) -> Server:
+    server: Server = await start_server(telegram_vendor(tmp_path, bot_api.base, monkeypatch), store=request.param)
+    await server.runtime.store.set_stock("demo", "ROBE1", 3)
+    return server
+
+
+async def test_a_new_quantity_moves_the_held_units_and_one_the_stock_cannot_cover_changes_nothing(
+    three_left: Server, bot_api: FakeBotApi
+) -> None:
+    shop, chat = three_left.runtime.store, 5123456751
+    steps = [(51, "ROBE1", 2, None), (52, "ok je prends 2", 1, "× 2"), (53, "je prends 5", 1, "reste"),
+             (54, "je prends 1", 2, "Réservé")]
+    for number, (update, text, stock, shown) in enumerate(steps, start=1):
+        assert await post_update(three_left, message(update, text, chat)) == 200
+        await wait_calls(bot_api, number)
+        await three_left.runtime.pipeline.idle()
+        assert (await shop.get_product("demo", "ROBE1")).stock == stock, text
+        assert shown is None or shown in bot_api.sent(chat)[-1]["text"], bot_api.sent(chat)[-1]
+    first, second, refused, last = [await shop.get_order(derived_id("o", f"tg:demo:{u}")) for u in (51, 52, 53, 54)]
+    assert first.status == "cancelled" and second.status == "cancelled" and refused is None
+    assert last.status == "reserved" and last.quantity == 1

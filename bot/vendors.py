@@ -122,6 +122,8 @@ class VendorConfig(BaseModel):
     segment: str = "live_seller"
     dialog: DialogOverrides = Field(default_factory=DialogOverrides)  # merged onto the segment's dialog
     locale: str = "fr"
+    # other languages the bot answers in, from the first message clearly written in one (intents/language.py)
+    languages: list[str] = Field(default_factory=list)
     currency: Literal["XOF"] = "XOF"
     timezone: str = "Africa/Dakar"
     settings: LiveSellerSettings = Field(default_factory=LiveSellerSettings)
@@ -154,6 +156,14 @@ class VendorConfig(BaseModel):
     def _locale(cls, v: str) -> str:
         if v not in SUPPORTED:
             raise ValueError(f"locale must be one of {', '.join(SUPPORTED)}")
+        return v
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, v: list[str]) -> list[str]:
+        unknown = [lang for lang in v if lang not in SUPPORTED]
+        if unknown:
+            raise ValueError(f"languages must be among {', '.join(SUPPORTED)}, not {', '.join(unknown)}")
         return v
 
     @model_validator(mode="after")

@@ -80,6 +80,7 @@ class EntityExtractor:
             lexicon.name_stopwords,
             lexicon.name_generic,
             synonyms,
+            lexicon.name_translations,
         )
 
         self._product: re.Pattern[str] | None = None

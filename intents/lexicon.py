@@ -78,6 +78,9 @@ class Lexicon:
     # product name match but are not enough alone ("grand", "rouge").
     name_stopwords: frozenset[str] = frozenset()
     name_generic: frozenset[str] = frozenset()
+    # English words for what West-African shops sell, read as the French word of a catalogue name: "the leather
+    # bag" names "Sac en cuir" (an English-writing buyer of a French catalogue).
+    name_translations: dict[str, str] = field(default_factory=dict)
     # Words between a quantity and its product: "2 paires de sandales", "2 of PARFUM4".
     quantity_units: tuple[str, ...] = ()
     # What a quantity counts when no product is named ("je veux 3 places" about the event just priced).
@@ -255,6 +258,17 @@ FRENCH = Lexicon(
         "de du des d en la le les l et a au aux pour avec sur un une ce cet cette ces mon ma mes ton ta",
         "son sa c est s t m j qu n y the of with and in for an my bi yi ji gi li gu bu ak",
     ),
+    name_translations={
+        "bag": "sac", "handbag": "sac", "leather": "cuir", "dress": "robe", "shoe": "chaussure",
+        "sandal": "sandale", "sneaker": "basket", "scarf": "foulard", "silk": "soie",
+        "perfume": "parfum", "earring": "boucle", "pearl": "perle", "necklace": "collier", "ring": "bague",
+        "shirt": "chemise", "skirt": "jupe", "trousers": "pantalon", "pants": "pantalon", "jacket": "veste",
+        "belt": "ceinture", "wallet": "portefeuille", "glasses": "lunettes", "cap": "casquette", "hat": "chapeau",
+        "fabric": "tissu", "cloth": "tissu", "woven": "tissé", "embroidered": "brodé", "braided": "tressé",
+        "braids": "tresses", "rice": "riz", "oil": "huile", "peanut": "arachide", "sugar": "sucre", "milk": "lait",
+        "powder": "poudre", "bread": "pain", "soap": "savon", "water": "eau", "ticket": "billet", "cement": "ciment",
+        "iron": "fer", "sheet": "tôle", "phone": "téléphone",
+    },
     name_generic=_words(
         "grand grande petit petite gros grosse long longue court courte joli jolie beau belle bel nouveau",
         "nouvelle neuf neuve vrai vraie riche simple classique modele special speciale homme femme enfant",

@@ -1,9 +1,9 @@
 """Products named instead of coded: "la robe rouge", "robe wax", "2 pagnes manjak", vendor synonyms.
 
-Catalogue names are cut into stemmed tokens and indexed; a message's tokens are looked up exactly, or
-fuzzily (difflib ratio) for typos, and nearby matched tokens vote for the items they belong to, weighted
-by how rare each token is in the catalogue. A product is returned only when one item clearly wins: with
-two robes, "la robe" names neither. Vendor synonyms map phrases to codes exactly.
+Catalogue names are cut into stemmed tokens and indexed; a message's tokens are looked up exactly, through a
+short English-French table ("leather bag"), or fuzzily (difflib ratio) for typos, and nearby matched tokens vote
+for the items they belong to, weighted by how rare each token is in the catalogue. A product is returned only
+when one item clearly wins: with two robes, "la robe" names neither. Vendor synonyms map phrases to codes exactly.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ _FUZZY_RATIO = 0.8
 # The winner must outscore the runner-up by this factor, otherwise the mention is ambiguous.
 _MARGIN = 1.3
 _SYNONYM_CONFIDENCE = 0.95
+_TRANSLATED = 0.9  # an English word for the catalogue's French one: as sure as a close typo
 _VERB_ENDINGS = ("ez", "er", "ons", "ait", "ais")
 
 
@@ -69,6 +70,7 @@ class ProductNames:
         stopwords: Iterable[str],
         generic: Iterable[str],
         synonyms: Mapping[str, Sequence[str]] | None = None,
+        translations: Mapping[str, str] | None = None,
     ) -> None:
         self._stop = frozenset(stopwords)
         self._generic = frozenset(stem(word) for word in generic)
@@ -105,6 +107,9 @@ class ProductNames:
         for word in self._index:
             self._vocabulary_by_initial[word[0]] = (*self._vocabulary_by_initial.get(word[0], ()), word)
         self._close = lru_cache(maxsize=8192)(self._close_uncached)
+        # an English word stands for its French one when that one is in a catalogue name
+        self._translated = {stem(normalize(english).text): word for english, french in (translations or {}).items()
+                            if (word := stem(normalize(french).text)) in self._index}
 
         self._synonyms: re.Pattern[str] | None = None
         self._synonym_codes: dict[str, str] = {}
@@ -191,6 +196,8 @@ class ProductNames:
         """Catalogue words this message word stands for, with a similarity in (0, 1]."""
         if word in self._index:
             return {word: 1.0}
+        if word in self._translated:
+            return {self._translated[word]: _TRANSLATED}
         if len(word) < _MIN_FUZZY_LENGTH:
             return {}
         return dict(self._close(word))

@@ -121,6 +121,8 @@ class TurnBuilder:
             parse = await vendor.rasa.parse(event.text, event.payload) if vendor.rasa else \
                 understand.parse(vendor.nlu, event.text, event.payload)
             trigger = parse["intent"]["name"]
+            conv.locale = understand.reply_locale(vendor.config.locale, vendor.config.languages, conv.locale,
+                                                  event.text)
         turn = Turn(
             state=conv.state, slots=dict(conv.slots), event=event, parse=parse,
             services=Services(self.store, vendor, self.psp, conv.id, now, base_url=self.base_url,

@@ -1,12 +1,14 @@
-"""The NLU parse of a buyer's message, remembered for short texts ("ROBE1", "oui") that buyers send again and again."""
+"""A buyer's message understood: its NLU parse (remembered for short, repeated texts) and the language to answer in."""
 
 from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from intents import NluParser
+from intents.language import language_of
 
 # A live sale is hundreds of buyers typing the same product code; the full parse of one costs ~30 µs.
 # Only short texts are remembered (codes, yes/no, a payment method): long ones rarely repeat.
@@ -40,3 +42,13 @@ def _copy(result: dict[str, Any]) -> dict[str, Any]:
             else [dict(item) if isinstance(item, dict) else item for item in value] if isinstance(value, list)
             else value
             for key, value in result.items()}
+
+
+def reply_locale(locale: str, languages: Sequence[str], current: str, text: str | None) -> str:
+    """The language to answer in: the one this message is clearly written in when the vendor answers in it (its
+    `locale` or one of its `languages`), else the conversation's until now ("ok", "ROBE1" or a mixed message keep
+    it)."""
+    if not languages:
+        return current
+    written = language_of(text)
+    return written if written is not None and (written == locale or written in languages) else current

@@ -106,3 +106,16 @@ def test_two_hundred_products_names_still_resolve() -> None:
     assert named(parser, "le foulard en soie") == ["FOULARD1"]
     assert named(parser, "le pagne tissé manjak") == ["PAGNE5"]
     assert named(parser, "le pagne") == []  # many pagnes
+
+
+@pytest.mark.parametrize(("text", "codes"), [
+    ("how much is the leather bag?", ["SAC2"]),
+    ("I want the silk scarf", ["FOULARD1"]),
+    ("do you have the embroidered boubou", ["BOUBOU3"]),
+    ("the sandals please", ["CHAUSSURE1"]),
+    ("can I order the dress", []),  # two dresses: neither, as "la robe" names neither
+    ("I watch your live every day", []),  # "watch" is left out of the table: a verb as often as a thing
+])
+def test_an_english_buyer_names_a_french_catalogue_item(parser: NluParser, text: str, codes: list[str]) -> None:
+    # "the leather bag" matched nothing in "Sac en cuir": an English-writing buyer could only type codes
+    assert named(parser, text) == codes

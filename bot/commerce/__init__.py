@@ -277,9 +277,8 @@ async def change_quantity(turn: Turn) -> bool:
     old = await _order(turn, turn.slots.get("order_id"))
     wanted = turn.entity("quantity")
     named = turn.entity("product")
-    if old is None or old.status != "reserved" or not wanted or named not in (None, old.product_code):
-        return False
-    if int(wanted) == old.quantity:
+    if old is None or old.status != "reserved" or not wanted or int(wanted) == old.quantity \
+            or named not in (None, old.product_code):
         return False
     turn.slots["product"] = old.product_code
     slotted = bool(turn.slots.get("quantity"))  # a dialog that keeps the quantity in a slot (shop) reserves from it

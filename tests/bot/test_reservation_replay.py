@@ -11,13 +11,18 @@ from tests.conftest import Server
 __all__ = ["bot_api"]  # the fixture, used by name
 
 
+async def _shop(request: pytest.FixtureRequest, start_server, bot_api: FakeBotApi, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch, robes: int) -> Server:
+    """A Telegram shop on the store of the fixture's parameter, with `robes` units of ROBE1."""
+    server: Server = await start_server(telegram_vendor(tmp_path, bot_api.base, monkeypatch), store=request.param)
+    await server.runtime.store.set_stock("demo", "ROBE1", robes)
+    return server
+
+
 @pytest.fixture(params=["embedded", "mongo"])
 async def one_left(request: pytest.FixtureRequest, start_server, bot_api: FakeBotApi, tmp_path: Path,
                    monkeypatch: pytest.MonkeyPatch) -> Server:
-    """A Telegram shop on each store whose ROBE1 has one unit left."""
-    server: Server = await start_server(telegram_vendor(tmp_path, bot_api.base, monkeypatch), store=request.param)
-    await server.runtime.store.set_stock("demo", "ROBE1", 1)
-    return server
+    return await _shop(request, start_server, bot_api, tmp_path, monkeypatch, 1)
 
 
 async def test_a_turn_run_again_after_its_hold_took_the_last_unit_offers_it_instead_of_sold_out(
@@ -61,9 +66,7 @@ async def test_a_buyer_after_the_last_unit_is_told_sold_out_and_the_stock_stays_
 @pytest.fixture(params=["embedded", "mongo"])
 async def three_left(request: pytest.FixtureRequest, start_server, bot_api: FakeBotApi, tmp_path: Path,
                      monkeypatch: pytest.MonkeyPatch) -> Server:
-    server: Server = await start_server(telegram_vendor(tmp_path, bot_api.base, monkeypatch), store=request.param)
-    await server.runtime.store.set_stock("demo", "ROBE1", 3)
-    return server
+    return await _shop(request, start_server, bot_api, tmp_path, monkeypatch, 3)
 
 
 async def test_a_new_quantity_moves_the_held_units_and_one_the_stock_cannot_cover_changes_nothing(

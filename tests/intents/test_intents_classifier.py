@@ -129,8 +129,9 @@ def test_the_cache_key_covers_every_module_the_model_depends_on() -> None:
 
     package = Path(__file__).resolve().parents[2] / "intents"
     not_in_the_model = {"__init__.py", "parser.py", "evaluation.py", "rasa_http.py", "bench.py", "config.py",
-                        "crossval.py", "topics.py"}  # clauses.py is in: the second opinion learns long examples'
-    # request parts; topics.py is not: a topic is an entity no rule explains and the classifier never reads
+                        "crossval.py", "topics.py", "language.py"}  # clauses.py is in: the second opinion learns
+    # long examples' request parts; topics.py is not (an entity no rule explains and the classifier never reads),
+    # nor language.py (the dialog's answering language)
     assert {path.name for path in package.glob("*.py")} - not_in_the_model == set(_MODEL_SOURCES)
 
 

@@ -37,7 +37,7 @@ CV_MACRO_F1_FLOOR = 0.768  # measured 0.771 (3 folds, threshold 0.4; 0.776 in ro
 # the paraphrase groups and folds; on the same 3-fold deal out_of_scope is 0.559 without them and 0.557 with them,
 # and on fixed 5-fold deals (three seeds) they raise it (0.582 -> 0.586): the move is the re-deal, not the data.
 CV_INTENT_F1_FLOOR = 0.54  # measured: out_of_scope 0.551 after round 9's label audit (0.558 in round 8)
-TRANSFER_MACRO_F1_FLOOR = 0.72  # measured 0.724 (0.728 in round 11, 0.652 before round 3)
+TRANSFER_MACRO_F1_FLOOR = 0.72  # measured 0.722 (0.724 in round 12, 0.728 in round 11, 0.652 before round 3)
 # Round 5 added 14 harder French shop chats (9 product questions): the rules path scored 0.791 on the set.
 # Round 6 lowered these floors by 0.01-0.03, measured: relabelling 10 training examples by NLU-LABELS.md
 # (help vs buy for "how do I order", promo and delivery-cost questions out of product_info, a tax payment as
@@ -52,8 +52,10 @@ TRANSFER_MACRO_F1_FLOOR = 0.72  # measured 0.724 (0.728 in round 11, 0.652 befor
 # Round 12 made the n-gram model converge (tol 1e-3 -> 1e-5, C re-chosen 50 -> 30, by grouped cross-validation:
 # +0.005 there on this path): on the set macro-F1 0.791 -> 0.790 and accuracy 0.784 -> 0.772, product_info
 # 0.69 -> 0.61 (with the encoder, the shipped path, 0.847 -> 0.848 and 0.828 -> 0.830); accuracy lowered below it.
-THIRD_PARTY_MACRO_F1_FLOOR = 0.785  # measured 0.790 on 412 scored items (0.796 in round 10, round 6 0.775)
-THIRD_PARTY_ACCURACY_FLOOR = 0.765  # measured 0.772 (0.784 in round 11; old set 0.816; was >= 0.805, then 0.775)
+# measured in round 13: macro-F1 0.788 on 412 scored items (0.790 in round 12, 0.796 in round 10, round 6 0.775)
+THIRD_PARTY_MACRO_F1_FLOOR = 0.785
+# accuracy 0.774 (0.772 in round 12, 0.784 in round 11; old set 0.816; was >= 0.805, then 0.775)
+THIRD_PARTY_ACCURACY_FLOOR = 0.765
 # Lowered 0.77 -> 0.76 with round10.yaml (tenth round: 12 requests for a person with a payment clause, the fix of
 # a rules-path regression the inbox tests caught): measured 0.783 -> 0.769, one or two of ~100 out-of-scope items.
 THIRD_PARTY_OUT_OF_SCOPE_F1_FLOOR = 0.76  # measured 0.762 (0.769 in round 11; old set 0.867; was >= 0.85, then 0.77)

@@ -108,8 +108,8 @@ class EntityExtractor:
         taking = "|".join(
             re.escape(normalize(phrase).text) for phrase in sorted(lexicon.taking_phrases, key=len, reverse=True)
         )
-        self._taken = re.compile(rf"(?:^|\W)(?:{taking}) ({number})(?: (?:svp|stp|please|pls|merci))? ?[.!]*$") \
-            if taking else None
+        after = "svp|stp|please|pls|merci|finalement|plutot|alors|instead"  # "je prends 5 finalement"
+        self._taken = re.compile(rf"(?:^|\W)(?:{taking}) ({number})(?: (?:{after}))? ?[.!]*$") if taking else None
 
         methods = [method for method in PAYMENT_METHODS if lexicon.payment_phrases.get(method)]
         self._payment: re.Pattern[str] | None = None

@@ -95,7 +95,7 @@ def test_a_lone_number_is_not_a_quantity(parser: NluParser) -> None:
 
 @pytest.mark.parametrize(("text", "quantity"), [
     ("ok je prends 2", 2), ("j'en veux 2", 2), ("mettez m'en 3 svp", 3), ("jen veux deux", 2),
-    ("I'll take 3", 3), ("dama bëgg ñaar", 2), ("je prends 10 !", 10),
+    ("I'll take 3", 3), ("dama bëgg ñaar", 2), ("je prends 10 !", 10), ("je prends 5 finalement", 5),
 ])
 def test_a_purchase_phrase_ending_with_a_number_is_a_quantity(parser: NluParser, text: str, quantity: int) -> None:
     # "je prends 2" with the dress reserved got "Vous avez déjà une réservation": the number is the new quantity

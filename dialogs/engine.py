@@ -340,6 +340,10 @@ class Dialog:
             if prompt:
                 turn.say(prompt)
             return False
+        if trigger in fb.acknowledge:
+            if prompt:
+                turn.say(prompt)
+            return False
         misses = int(turn.slots.get("_misses", 0)) + 1
         if misses >= fb.max_misses:
             turn.slots.pop("_misses", None)

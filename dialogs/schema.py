@@ -122,6 +122,8 @@ class FallbackSpec(BaseModel):
     max_misses: int = Field(default=2, ge=1)
     then_say: str = "offer_human"
     then: Literal["offer", "handoff"] = "offer"  # "handoff" hands the conversation to a human at once
+    # a "ok", "oui" or "non" no transition takes (nothing was asked): the state's prompt, or silence, and no miss
+    acknowledge: list[str] = Field(default_factory=lambda: ["affirm", "deny"])
 
 
 class SessionSpec(BaseModel):

@@ -316,7 +316,11 @@ async def describe_current_order(turn: Turn) -> None:
 
 async def describe_product(turn: Turn) -> None:
     s = _svc(turn)
-    code = turn.entity("product")
+    # "c combien ?" with no product named is about the one the conversation is on: a product dialog slot, the
+    # service being booked, or the order held
+    code = turn.entity("product") or turn.slots.get("product") or turn.slots.get("service")
+    if not code and (order := await _order(turn, turn.slots.get("order_id"))) is not None:
+        code = order.product_code
     product = await s.store.get_product(s.vendor.id, code) if code else None
     turn.variables["product"] = product
     if product is not None and turn.state == "idle":

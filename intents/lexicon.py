@@ -227,6 +227,8 @@ FRENCH = Lexicon(
         "help": (r"^\?+(?: \?+)*$",),
         # "à plus" is goodbye, but "il n'y a plus de stock" / "y a plus" is not.
         "goodbye": (r"(?<!y )(?<!y')(?<!\w)a plus+(?!\w)",),
+        # a need counted in things the shop sells ("il me faut 200 sacs" after the cement's price), not "I need help"
+        "buy": (r"(?<!\w)(?:il (?:me|m'en|nous) faut|j'ai besoin de|i need|we need|dama soxla) \d+(?!\w)",),
     },
     payment_phrases={
         "wave": ("wave",),
@@ -286,12 +288,17 @@ FRENCH = Lexicon(
         "cartons de", "bidon de", "bidons de", "pot de", "pots de", "flacon de", "flacons de", "bags of",
         "packs of", "packets of", "bottles of", "boxes of", "cartons of", "cans of", "tins of",
     ),
-    counted_things=("place", "places", "billet", "billets", "ticket", "tickets", "entrée", "entrées", "seat", "seats"),
+    counted_things=(
+        "place", "places", "billet", "billets", "ticket", "tickets", "entrée", "entrées", "seat", "seats",
+        # containers and pieces, the product being the one the conversation is on ("il me faut 200 sacs")
+        "sac", "sacs", "sachet", "sachets", "paquet", "paquets", "bouteille", "bouteilles", "carton", "cartons",
+        "bidon", "bidons", "boîte", "boîtes", "pièce", "pièces", "unité", "unités", "bags", "boxes", "pieces", "units",
+    ),
     taking_phrases=(
         "je prends", "je prend", "jprends", "jprend", "j'en prends", "j'en prend", "jen prends", "j'en veux",
         "jen veux", "j'en voudrais", "je veux", "jveux", "jveu", "je voudrais", "mettez moi", "mettez-moi",
         "mettez m'en", "mets moi", "met moi", "mets m'en", "donnez moi", "donnez-moi", "donnez m'en", "donne moi",
-        "i'll take", "i will take", "i want", "give me",
+        "il m'en faut", "il nous en faut", "j'en ai besoin de", "i'll take", "i will take", "i want", "give me",
         "dama bëgg", "dama begg", "jox ma",
     ),
 )

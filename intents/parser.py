@@ -149,6 +149,12 @@ class NluParser:
             else:
                 rest = [pair for pair in ranked if pair[0] != OUT_OF_SCOPE]
                 ranked = [(OUT_OF_SCOPE, max(1.0 - confidence, confidence)), *rest]
+        if ranked[0][0] == OUT_OF_SCOPE and any(entity["entity"] == "quantity" for entity in entities):
+            # A number of things asked for ("il me faut 200 sacs", "3 places svp") is a purchase of whatever the
+            # conversation is on, not something a seller's bot should not handle (NLU-LABELS.md)
+            top = max(ranked[0][1], _RULE_FALLBACK_CONFIDENCE)
+            rest = [(n, min(c, 1.0 - top) if n == OUT_OF_SCOPE else c) for n, c in ranked if n != "buy"]
+            ranked = [("buy", top), *rest]
         return _result(text, [(intent, round(score, 4)) for intent, score in ranked[:_RANKING_LENGTH]], entities)
 
     def forget(self) -> None:

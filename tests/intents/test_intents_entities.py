@@ -262,3 +262,20 @@ def test_places_or_tickets_counted_with_no_product_named_are_a_quantity(
 def test_a_question_about_the_shop_names_its_topic(parser: NluParser, text: str, topics: list[str]) -> None:
     assert values_of(parser, text, "topic") == topics
 
+
+
+@pytest.mark.parametrize(("text", "quantity"), [
+    ("il me faut 200 sacs", 200), ("j'ai besoin de 50 sacs", 50), ("I need 100 bags", 100), ("il m'en faut 3", 3),
+])
+def test_a_need_counted_in_things_is_a_purchase_of_that_many(text: str, quantity: int) -> None:
+    # a builder's "il me faut 200 sacs" after the cement's price was "Je n'ai pas compris"
+    parsed = NluParser(GROCERY).parse(text)
+    assert [(e["entity"], e["value"]) for e in parsed["entities"]] == [("quantity", quantity)]
+    assert parsed["intent"]["name"] == "buy"
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("I need help", "help"), ("i need to talk to someone", "human"), ("j'ai besoin d'aide", "help"),
+])
+def test_a_need_of_no_number_of_things_is_not_a_purchase(text: str, intent: str) -> None:
+    assert NluParser(GROCERY).parse(text)["intent"]["name"] == intent

@@ -31,6 +31,9 @@ _WORD_NUMBERS = {"un": 1, "une": 1, "one": 1, "deux": 2, "two": 2, "trois": 3, "
                  "quinze": 15, "fifteen": 15, "vingt": 20, "twenty": 20, "trente": 30, "thirty": 30}
 
 
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
 class SlotSpec(BaseModel):
     """A slot: its type, where its value may come from, how it is validated and how it is asked for."""
 
@@ -45,6 +48,8 @@ class SlotSpec(BaseModel):
     min: float | None = None
     max: float | None = None
     choices: list[str] = Field(default_factory=list)
+    # a choice slot's answer in words that names none of its choices ("pour mon commerce de tissus") is this one
+    other: str | None = None
     validator: str | None = None  # a registered action: sees the value in turn.variables["value"]
     initial: Any = None
 
@@ -64,6 +69,8 @@ class SlotSpec(BaseModel):
     def _choices(self) -> SlotSpec:
         if self.type == "choice" and not self.choices:
             raise ValueError("a 'choice' slot needs `choices`")
+        if self.other is not None and self.other not in self.choices:
+            raise ValueError(f"`other` must be one of the choices, not {self.other!r}")
         return self
 
 
@@ -144,6 +151,8 @@ def extract(spec: SlotSpec, text: str, payload: str | None, entity: Any, *, now:
                 return by_fold[_fold(str(c))]
             if str(c).strip().isdigit() and 1 <= int(str(c).strip()) <= len(spec.choices):
                 return spec.choices[int(str(c).strip()) - 1]
+        if spec.other is not None and payload is None and len(_WORD.findall(text or "")) >= 2:
+            return spec.other  # words, not a stray number or "oui": the transcript keeps what they said
         return None
     if entity not in (None, ""):
         text = str(entity)

@@ -202,6 +202,17 @@ def test_slot_validation_checks_bounds_regex_and_choices() -> None:
     assert extract(SlotSpec(type="choice", choices=["S", "M", "L"]), "2", None, None, now=NOW) == "M"
 
 
+def test_a_choice_told_in_words_is_the_slots_other_choice() -> None:
+    # "pour mon commerce de tissus" to "Pour quel usage ?" was asked again three times, then handed over
+    purpose = SlotSpec(type="choice", choices=["stock", "equipment", "other"], other="other")
+    assert extract(purpose, "pour mon commerce de tissus", None, None, now=NOW) == "other"
+    assert extract(purpose, "Stock", None, None, now=NOW) == "stock"
+    assert extract(purpose, "150000", None, None, now=NOW) is None  # a stray number is not a purpose
+    assert extract(SlotSpec(type="choice", choices=["S", "M"]), "la plus grande", None, None, now=NOW) is None
+    with pytest.raises(ValueError, match="`other` must be one of the choices"):
+        SlotSpec(type="choice", choices=["S", "M"], other="XL")
+
+
 def test_an_included_sub_dialog_is_merged_under_the_dialog(tmp_path: Path) -> None:
     f = tmp_path / "d.yaml"
     f.write_text("name: d\ninclude: payment\nstates:\n  idle: {}\n  offered: {prompt: mine}\n", encoding="utf-8")

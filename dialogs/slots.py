@@ -162,7 +162,7 @@ def extract(spec: SlotSpec, text: str, payload: str | None, entity: Any, *, now:
     if not text:
         return None
     if spec.type == "text":
-        return text
+        return None if text.endswith("?") else text  # a question asked back is not the answer
     if spec.type == "product":
         return text.upper().replace(" ", "")
     if spec.type == "int":

@@ -202,6 +202,12 @@ def test_slot_validation_checks_bounds_regex_and_choices() -> None:
     assert extract(SlotSpec(type="choice", choices=["S", "M", "L"]), "2", None, None, now=NOW) == "M"
 
 
+def test_a_question_asked_back_is_not_a_text_answer() -> None:
+    # "c combien la livraison pour Pikine ?" to the address question was noted as the delivery address
+    assert extract(SlotSpec(type="text"), "c combien la livraison pour Pikine ?", None, None, now=NOW) is None
+    assert extract(SlotSpec(type="text"), "Pikine Icotaf, rue 12", None, None, now=NOW) == "Pikine Icotaf, rue 12"
+
+
 def test_a_choice_told_in_words_is_the_slots_other_choice() -> None:
     # "pour mon commerce de tissus" to "Pour quel usage ?" was asked again three times, then handed over
     purpose = SlotSpec(type="choice", choices=["stock", "equipment", "other"], other="other")

@@ -56,7 +56,7 @@ def _when(at: float | None) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M") if at else "-"
 
 
-def _missing(args: argparse.Namespace) -> Settings | None:
+def _settings_with_store(args: argparse.Namespace) -> Settings | None:
     """The settings, or None after saying that --data-dir holds no users at all (list and revoke read)."""
     settings = _settings(args)
     if missing := settings.no_local_store(FILE_NAME):
@@ -66,7 +66,7 @@ def _missing(args: argparse.Namespace) -> Settings | None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    if (settings := _missing(args)) is None:
+    if (settings := _settings_with_store(args)) is None:
         return 2
     agents = asyncio.run(_with_store(settings, lambda s: s.list_agents()))
     if not agents:
@@ -80,7 +80,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    if (settings := _missing(args)) is None:
+    if (settings := _settings_with_store(args)) is None:
         return 2
     try:
         asyncio.run(_with_store(settings, lambda s: revoke_user(s, args.name)))

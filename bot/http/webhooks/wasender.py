@@ -241,11 +241,10 @@ async def handle(request: web.Request, vendor_id: str | None) -> web.Response:
     signature = header(request, wasender.SIGNATURE_HEADER)
     if vendor_id is not None:
         _authenticate(rt, vendor_id, signature)
-        payload = _json(await read_raw(request))
-    else:
-        if not signature:
-            raise ApiError(401, "invalid_signature", "the X-Webhook-Signature header is missing or wrong")
-        payload = _json(await read_raw(request))
+    elif not signature:
+        raise ApiError(401, "invalid_signature", "the X-Webhook-Signature header is missing or wrong")
+    payload = _json(await read_raw(request))
+    if vendor_id is None:
         vendor_id = await _vendor_of_payload(rt, payload, signature)
         if vendor_id is None:
             log.warning("wasender webhook on the shared URL matched no vendor (no known session id or secret)")

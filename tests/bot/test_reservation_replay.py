@@ -11,18 +11,13 @@ from tests.conftest import Server
 __all__ = ["bot_api"]  # the fixture, used by name
 
 
-async def _shop(request: pytest.FixtureRequest, start_server, bot_api: FakeBotApi, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch, robes: int) -> Server:
-    """A Telegram shop on the store of the fixture's parameter, with `robes` units of ROBE1."""
-    server: Server = await start_server(telegram_vendor(tmp_path, bot_api.base, monkeypatch), store=request.param)
-    await server.runtime.store.set_stock("demo", "ROBE1", robes)
-    return server
-
-
 @pytest.fixture(params=["embedded", "mongo"])
 async def one_left(request: pytest.FixtureRequest, start_server, bot_api: FakeBotApi, tmp_path: Path,
                    monkeypatch: pytest.MonkeyPatch) -> Server:
-    return await _shop(request, start_server, bot_api, tmp_path, monkeypatch, 1)
+    """A Telegram shop on each store whose ROBE1 has one unit left."""
+    server: Server = await start_server(telegram_vendor(tmp_path, bot_api.base, monkeypatch), store=request.param)
+    await server.runtime.store.set_stock("demo", "ROBE1", 1)
+    return server
 
 
 async def test_a_turn_run_again_after_its_hold_took_the_last_unit_offers_it_instead_of_sold_out(
@@ -63,22 +58,17 @@ async def test_a_buyer_after_the_last_unit_is_told_sold_out_and_the_stock_stays_
     assert (await shop.get_product("demo", "ROBE1")).stock == 0
 
 
-@pytest.fixture(params=["embedded", "mongo"])
-async def three_left(request: pytest.FixtureRequest, start_server, bot_api: FakeBotApi, tmp_path: Path,
-                     monkeypatch: pytest.MonkeyPatch) -> Server:
-    return await _shop(request, start_server, bot_api, tmp_path, monkeypatch, 3)
-
-
 async def test_a_new_quantity_moves_the_held_units_and_one_the_stock_cannot_cover_changes_nothing(
-    three_left: Server, bot_api: FakeBotApi
+    one_left: Server, bot_api: FakeBotApi
 ) -> None:
-    shop, chat = three_left.runtime.store, 5123456751
+    shop, chat = one_left.runtime.store, 5123456751
+    await shop.set_stock("demo", "ROBE1", 3)
     steps = [(51, "ROBE1", 2, None), (52, "ok je prends 2", 1, "× 2"), (53, "je prends 5", 1, "reste"),
              (54, "je prends 1", 2, "Réservé")]
     for number, (update, text, stock, shown) in enumerate(steps, start=1):
-        assert await post_update(three_left, message(update, text, chat)) == 200
+        assert await post_update(one_left, message(update, text, chat)) == 200
         await wait_calls(bot_api, number)
-        await three_left.runtime.pipeline.idle()
+        await one_left.runtime.pipeline.idle()
         assert (await shop.get_product("demo", "ROBE1")).stock == stock, text
         assert shown is None or shown in bot_api.sent(chat)[-1]["text"], bot_api.sent(chat)[-1]
     first, second, refused, last = [await shop.get_order(derived_id("o", f"tg:demo:{u}")) for u in (51, 52, 53, 54)]

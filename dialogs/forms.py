@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from dialogs.registry import Registry, call
 from dialogs.schema import DialogSpec, FormSpec
 from dialogs.slots import extract, valid
-from dialogs.turn import Turn
+from dialogs.turn import HANDOFF_SLOT, Turn
 
 if TYPE_CHECKING:
     from dialogs.engine import Dialog
@@ -48,6 +48,25 @@ class FormRunner:
             if ask:
                 turn.say(ask)
 
+    async def _fire_and_reask(self, turn: Turn, trigger: str, form: FormSpec) -> bool:
+        """Fire a transition for a message that is no answer; if it stayed in the form, ask the question again.
+
+        As Rasa's forms do after an interruption: "c combien la livraison ?" while the address is asked is
+        answered, then the address is asked for again, so the buyer knows what the bot still waits for.
+        """
+        state, said = turn.state, len(turn.says)
+        if not await self._dialog.fire(turn, trigger):
+            return False
+        name = self.missing(turn, form)
+        if name is None or turn.state != state or turn.slots.get(HANDOFF_SLOT):
+            return True
+        spec = self.slots[name]
+        key = spec.reask or spec.ask
+        if key and not {spec.ask, key} & set(turn.says[said:]):
+            turn.variables["slot"] = name
+            turn.say(key)
+        return True
+
     async def _accept(self, turn: Turn, form: FormSpec, name: str, value: Any) -> Any:
         spec = self.slots[name]
         if not valid(spec, value):
@@ -76,7 +95,7 @@ class FormRunner:
                     turn.slots.pop(TRIES_SLOT, None)
                     self.ask_next(turn, form)
                     return True
-            if await self._dialog.fire(turn, trigger):
+            if await self._fire_and_reask(turn, trigger, form):
                 return True
         if name is None:
             return await self._dialog.fire(turn, form.done) or None
@@ -85,7 +104,7 @@ class FormRunner:
         payload = turn.event.payload if is_button else None
         raw = extract(spec, text, payload, turn.entity(spec.entity or name), now=turn.clock(),
                       region=str(turn.settings.get("phone_region", "SN")))
-        if raw is None and trigger != "nlu_fallback" and await self._dialog.fire(turn, trigger):
+        if raw is None and trigger != "nlu_fallback" and await self._fire_and_reask(turn, trigger, form):
             return True  # not an answer (e.g. "aide" to a number question): a transition took it
         value = await self._accept(turn, form, name, raw)
         if value is not None:

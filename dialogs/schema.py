@@ -224,7 +224,7 @@ class DialogSpec(BaseModel):
             messages.update(m for m in (state.say, state.prompt) if m)
         for slot in self.slots.values():
             callables.update([slot.validator] if slot.validator else [])
-            messages.update(m for m in (slot.ask, slot.invalid) if m)
+            messages.update(m for m in (slot.ask, slot.invalid, slot.reask) if m)
         if self.session and self.session.say:
             messages.add(self.session.say)
         for t in [*self.transitions, *self.global_transitions]:

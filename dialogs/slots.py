@@ -43,6 +43,9 @@ class SlotSpec(BaseModel):
     entity: str | None = None  # NLU entity that fills it; defaults to the slot's own name
     ask: str | None = None  # message key asking for it
     invalid: str | None = None  # message key when an answer does not fit; else `ask` again
+    # message key asking again after a question answered in between; else `ask` (which may need what an
+    # action computed when the form was entered: places left, the free slots)
+    reask: str | None = None
     max_attempts: int = Field(default=3, ge=1, le=10)
     regex: str | None = None
     min: float | None = None

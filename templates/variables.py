@@ -148,7 +148,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
         "nothing_to_cancel": (), "nothing_to_pay": (),
         "payment_pending": (), "complaint": (), "payment_failed": (), "bad_places": (), "too_many": (),
-        "nothing_reserved": (),
+        "nothing_reserved": (), "places_again": (),
         "catalogue": ("products",),
         "ask_places": ("product?", "places_left", "deposit"),
         "not_enough_places": ("product", "places_left"),

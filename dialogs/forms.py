@@ -29,8 +29,9 @@ class FormRunner:
         return next((s for s in form.slots if turn.slots.get(s) is None), None)
 
     def current_ask(self, turn: Turn, form: FormSpec) -> str | None:
+        """The question to repeat for the slot the form waits for (its `reask`, else its `ask`)."""
         name = self.missing(turn, form)
-        return self.slots[name].ask if name else None
+        return (self.slots[name].reask or self.slots[name].ask) if name else None
 
     def prefill(self, turn: Turn, form: FormSpec) -> None:
         """Slots the entering message already answered ("je veux 2 robes" fills `quantity`)."""
@@ -60,9 +61,8 @@ class FormRunner:
         name = self.missing(turn, form)
         if name is None or turn.state != state or turn.slots.get(HANDOFF_SLOT):
             return True
-        spec = self.slots[name]
-        key = spec.reask or spec.ask
-        if key and not {spec.ask, key} & set(turn.says[said:]):
+        key = self.current_ask(turn, form)
+        if key and not {self.slots[name].ask, key} & set(turn.says[said:]):
             turn.variables["slot"] = name
             turn.say(key)
         return True

@@ -10,12 +10,12 @@ import aiohttp
 from aiohttp import web
 
 from bot.http import ApiError, header, parse_json, read_body, read_form
-from bot.http.page_texts import texts, vendor_locale
+from bot.http.page_texts import TEXTS, texts, vendor_locale
 from bot.modes import serves_sandbox_psp
 from bot.payments import METHOD_LABELS, SIGNATURE_HEADER, InvalidWebhook, MalformedWebhook, ProviderError, sign, verify
 from bot.runtime import RUNTIME, Runtime
 from channels import Event
-from locales import money
+from locales import money, normalise
 from storage import Payment
 
 log = logging.getLogger("palabre.payments")
@@ -51,6 +51,17 @@ async def _expired(rt: Runtime, payment: Payment) -> bool:
     )
 
 
+async def _page_locale(rt: Runtime, payment: Payment | None) -> str:
+    """The language the buyer is answered in (an English buyer of a French shop that speaks English), else the
+    vendor's: the page speaks as the bot does."""
+    if payment is not None:
+        order = await rt.store.get_order(payment.order_id)
+        conv = await rt.store.get_conversation(order.conversation_id) if order else None
+        if conv is not None and conv.locale and normalise(conv.locale) in TEXTS:
+            return normalise(conv.locale)
+    return vendor_locale(rt.vendors, payment.vendor_id if payment else None)
+
+
 async def checkout_page(request: web.Request) -> web.Response:
     rt: Runtime = request.app[RUNTIME]
     try:
@@ -58,7 +69,7 @@ async def checkout_page(request: web.Request) -> web.Response:
     except ApiError as exc:
         t = texts(None)
         return _page(t["unknown_title"], f"<h1>{t['unknown_title']}</h1><p>{exc.message}</p>", 404)
-    lang = vendor_locale(rt.vendors, payment.vendor_id)  # the page speaks as the vendor's bot does
+    lang = await _page_locale(rt, payment)
     t = texts(lang)
     if await _expired(rt, payment):
         return _page(t["expired_title"], f"<h1>{t['expired']}</h1><p>{t['expired_body']}</p>", 410, lang)
@@ -90,7 +101,7 @@ async def checkout_submit(request: web.Request) -> web.Response:
         raise ApiError(409, "already_completed", f"this payment is already {payment.status}")
     await _deliver_webhook(rt, done)
     if _wants_html(request):
-        lang = vendor_locale(rt.vendors, payment.vendor_id)
+        lang = await _page_locale(rt, payment)
         t = texts(lang)
         if outcome == "paid":
             return _page(t["paid_title"], f"<h1>{t['paid']}</h1><p>{t['back']}</p>", lang=lang)
@@ -169,7 +180,7 @@ async def return_page(request: web.Request) -> web.Response:
     rt: Runtime = request.app[RUNTIME]
     payment_id = request.match_info["payment_id"]
     payment = await rt.store.get_payment(payment_id) if len(payment_id) <= 128 else None
-    lang = vendor_locale(rt.vendors, payment.vendor_id if payment else None)
+    lang = await _page_locale(rt, payment)
     t = texts(lang)
     return _page(t["payment"], f"<h1>{t['thanks']}</h1><p>{t['return_body']}</p>", lang=lang)
 

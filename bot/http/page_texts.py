@@ -1,4 +1,4 @@
-"""The words of the pages a buyer or a vendor opens (sandbox checkout, simulator), in the vendor's locale."""
+"""The words of the pages a buyer or a vendor opens (sandbox checkout, simulator), in the language the bot speaks."""
 
 from __future__ import annotations
 

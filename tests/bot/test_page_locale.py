@@ -1,11 +1,11 @@
-"""The simulator and sandbox checkout pages speak the vendor's locale, as its bot does."""
+"""The simulator and sandbox checkout pages speak as the bot does: the vendor's locale, or the buyer's language."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from tests.conftest import ServerFactory, plain, vendor_dir
+from tests.conftest import Server, ServerFactory, plain, vendor_dir
 
 
 async def test_simulator_and_checkout_pages_speak_the_vendors_locale(
@@ -37,3 +37,22 @@ async def test_a_french_vendor_keeps_french_pages(start_server: ServerFactory, t
     async with server.http.get(f"{server.url}/simulator/demo") as r:
         page = await r.text()
     assert '<html lang="fr">' in page and "Votre numéro" in page and ">Envoyer</button>" in page
+
+
+async def _checkout_page(server: Server, number: str, words: list[str]) -> str:
+    for text in words:
+        answer = await server.say(number, text)
+    link = re.search(r"https?://\S+/pay/sandbox/\S+", " ".join(r["text"] for r in answer["replies"]))
+    assert link is not None, answer
+    async with server.http.get(link.group(0), headers={"Accept": "text/html"}) as r:
+        return plain(await r.text())
+
+
+async def test_an_english_buyer_of_a_french_vendor_that_speaks_english_pays_on_an_english_page(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = await start_server(vendor_dir(tmp_path, languages=["en"]))
+    english = await _checkout_page(server, "+221770000602", ["hello, I want the wax dress", "pay", "wave"])
+    assert '<html lang="en">' in english and ">Pay</button>" in english and "Payer" not in english
+    french = await _checkout_page(server, "+221770000603", ["bonjour je veux la robe wax", "payer", "wave"])
+    assert '<html lang="fr">' in french and ">Payer</button>" in french

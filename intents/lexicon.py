@@ -88,6 +88,9 @@ class Lexicon:
     # A purchase phrase ending the message with a number and nothing else ("je prends 2", "mettez m'en 3"): the
     # quantity of the product the conversation is about (a new quantity for the one reserved).
     taking_phrases: tuple[str, ...] = ()
+    # Asking whether something is there ("vous avez la robe en rouge", "il reste des sandales en 40"): with no
+    # purchase or taking word, a question about the product (NLU-LABELS.md: availability, size, colour).
+    availability_phrases: tuple[str, ...] = ()
 
 
 def _words(*lines: str) -> frozenset[str]:
@@ -300,6 +303,13 @@ FRENCH = Lexicon(
         "mettez m'en", "mets moi", "met moi", "mets m'en", "donnez moi", "donnez-moi", "donnez m'en", "donne moi",
         "il m'en faut", "il nous en faut", "j'en ai besoin de", "i'll take", "i will take", "i want", "give me",
         "dama bëgg", "dama begg", "jox ma",
+    ),
+    availability_phrases=(
+        "vous avez", "vs avez", "vous avé", "vs avé", "vous avez encore", "avez vous", "avez-vous", "vous auriez",
+        "vs auriez", "auriez vous", "il y a", "y a t il", "y a-t-il", "ya t il", "y'a", "ya", "y a", "existe",
+        "existent", "ça existe", "exist", "dispo", "disponible", "disponibles", "en stock", "il reste",
+        "il en reste", "reste t il", "do you have", "have you got", "is there", "are there", "available",
+        "in stock", "any left", "am ngeen", "ndax am nga", "am nga",
     ),
 )
 

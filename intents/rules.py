@@ -47,6 +47,8 @@ class Analysis:
     tokens: int
     # A product named in a question with no purchase word ("le foulard c'est de la soie ?"): not the rules' `buy`.
     product_question: bool = False
+    # "vous avez la robe en rouge": whether something is there, with no purchase, taking word or quantity.
+    asks_availability: bool = False
 
 
 class RuleLayer:
@@ -65,6 +67,8 @@ class RuleLayer:
             if phrases or patterns:
                 self._keyword_rules[intent] = re.compile(phrases_regex(phrases, patterns))
         self._fillers = frozenset(normalize(word).text for word in lexicon.fillers)
+        self._availability = _phrases(lexicon.availability_phrases)
+        self._taking = _phrases(lexicon.taking_phrases)
 
     def analyse(self, text: str) -> Analysis:
         message = normalize(text)
@@ -106,7 +110,13 @@ class RuleLayer:
             if not any(start < other_end and other_start < end for other_start, other_end in spans):
                 covered = False
         product_question = hits == [BUY] and BUY not in keyword_hits and "?" in normalised
-        return Analysis(message, extraction, hits, covered, tokens, product_question)
+        asks_availability = (
+            self._availability is not None and BUY not in keyword_hits and "quantity" not in kinds
+            and bool(self._availability.search(normalised))
+            and not (self._taking is not None and self._taking.search(normalised))
+        )
+        return Analysis(message, extraction, hits, covered, tokens, product_question, asks_availability)
+
 
     def decide(self, analysis: Analysis) -> list[tuple[str, float]] | None:
         """The rules' ranking when they explain the whole message, else None (the classifier's turn)."""
@@ -121,6 +131,10 @@ class RuleLayer:
             if intent in hits and conflicts.intersection(hits):
                 return None
         return ranking(hits)
+
+
+def _phrases(phrases: Sequence[str]) -> re.Pattern[str] | None:
+    return re.compile(phrases_regex([normalize(p).text for p in phrases])) if phrases else None
 
 
 def ranking(matched: list[str]) -> list[tuple[str, float]]:

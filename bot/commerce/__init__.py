@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,22 @@ async def product_available(turn: Turn) -> bool:
         turn.slots["product"] = product.code
         turn.variables.update(deposit=deposit_price(product.price, s.settings), places_left=product.stock)
     return product is not None and product.stock > 0
+
+
+_NUMBER_ALONE = re.compile(r"\s*(\d{1,3})\s*(?:svp|stp|please|pls|merci)?\s*[.!]*\s*", re.IGNORECASE)
+
+
+async def number_for_product(turn: Turn) -> bool:
+    """"2" typed after "c combien le lait ?": that many of the product the conversation is on (the `quantity` slot).
+
+    The parser reads a number alone as no quantity (a size, an order number); the dialog knows what was just
+    asked about. A button's number typed on SMS became its payload before this (dialogs/choices.py).
+    """
+    match = _NUMBER_ALONE.fullmatch(turn.event.text or "")
+    if match is None or turn.event.payload or not turn.slots.get("product") or int(match.group(1)) < 1:
+        return False
+    turn.slots["quantity"] = int(match.group(1))
+    return True
 
 
 async def describe_balance(turn: Turn) -> None:
@@ -342,6 +359,6 @@ async def request_human(turn: Turn) -> None:
 def register(registry: Registry) -> Registry:
     for fn in (reserve_product, change_quantity, order_open, current_order, create_payment, confirm_payment,
                release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
-               request_human, product_available, describe_balance):
+               request_human, product_available, number_for_product, describe_balance):
         registry.add(fn.__name__, fn)
     return register_about(register_buyers(registry))

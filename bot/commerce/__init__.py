@@ -207,7 +207,12 @@ async def create_payment(turn: Turn) -> bool:
     order = await _order(turn, turn.slots.get("order_id"))
     if method is None or order is None or order.status not in OPEN:
         return False
-    payment, link = await s.psp.create_payment(order, method, derived_id("pay_", turn.event.id))
+    payment_id = derived_id("pay_", turn.event.id)
+    if order.status == "awaiting_payment" and order.payment_method == method and order.payment_id:
+        current = await s.store.get_payment(order.payment_id)
+        if current is not None and current.status == "pending":
+            payment_id = current.id  # the same link again: two open links for one order invite paying twice
+    payment, link = await s.psp.create_payment(order, method, payment_id)
     order = await s.store.transition_order(
         order.id, OPEN, "awaiting_payment", payment_method=method, payment_id=payment.id
     ) or order

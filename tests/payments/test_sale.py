@@ -186,3 +186,16 @@ async def test_garbage_webhooks_get_a_4xx_json_error_never_a_500(start_server, f
         status, answer = await post_webhook(server, provider, {"flutterwave-signature": sig}, body)
         assert (status, answer["error"]["code"]) == (400, "invalid_body")
     assert (await order_of(server)).status == "awaiting_payment"
+
+
+async def test_the_same_method_chosen_again_gets_the_same_link_not_a_second_checkout(
+    start_server, fake_psp: FakePSP, tmp_path: Path
+) -> None:
+    # "wave" typed twice opened two checkouts for one order, and a buyer could pay both
+    server: Server = await start_server(vendor_dir(tmp_path, psp=psp_block("wave", fake_psp.url)))
+    ref, _ = await open_checkout(server, fake_psp)
+    again = (await server.say(BUYER, "wave"))["replies"][0]["text"]
+    assert f"{fake_psp.url}/checkout/{ref}" in again
+    assert len(fake_psp.created) == 1
+    other = (await server.say(BUYER, "orange money"))["replies"][0]["text"]
+    assert len(fake_psp.created) == 2 and f"{fake_psp.url}/checkout/{ref}" not in other  # another method: its own

@@ -64,6 +64,8 @@ def scope(turn: Turn) -> dict[str, Any]:
     return {
         "slots": turn.slots, "settings": turn.settings, "entities": entities, "state": turn.state,
         "intent": (turn.parse.get("intent") or {}).get("name"),
+        # every serious contender (0.3 or more): "annuler mon rdv" is `appointment` with `cancel` next
+        "intents": [r.get("name") for r in turn.parse.get("intent_ranking", ()) if (r.get("confidence") or 0) >= 0.3],
         "buyer": {"name": contact.name, "channel": turn.event.channel, "locale": turn.slots.get("_locale"),
                   "address_known": bool(contact.address)},
     }

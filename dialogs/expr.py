@@ -19,7 +19,7 @@ from typing import Any
 MAX_LENGTH = 300
 MAX_NODES = 60
 NAMESPACES = ("slots", "settings", "buyer", "entities")
-SCALARS = ("intent", "state")
+SCALARS = ("intent", "intents", "state")
 CONSTANTS = {"true": True, "false": False, "none": None, "True": True, "False": False, "None": None}
 
 Scope = Mapping[str, Any]

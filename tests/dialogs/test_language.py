@@ -151,6 +151,20 @@ async def test_entity_presence_picks_the_transition() -> None:
     assert await say(d, t, "je veux acheter", "buy") == ["which_product"]
 
 
+async def test_a_condition_reads_the_intents_ranked_next_to_the_first() -> None:
+    d, _ = make(transitions=[{"trigger": "appointment", "source": "idle", "when": "'cancel' in intents",
+                              "say": "cancelled"},
+                             {"trigger": "appointment", "source": "idle", "say": "booked"}])
+    t = new_turn()
+    t.event = msg("annuler mon rdv")
+    t.parse = {"intent": {"name": "appointment"}, "entities": [],
+               "intent_ranking": [{"name": "appointment", "confidence": 0.57}, {"name": "cancel", "confidence": 0.37}]}
+    await d.step(t, "appointment")
+    t.parse["intent_ranking"][1]["confidence"] = 0.01  # a trace of `cancel` is no contender
+    await d.step(t, "appointment")
+    assert t.says == ["cancelled", "booked"]
+
+
 async def test_misses_reprompt_then_hand_over_when_the_policy_says_so() -> None:
     d, _ = make()
     t = new_turn()

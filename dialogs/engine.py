@@ -21,7 +21,7 @@ log = logging.getLogger("palabre.dialogs")
 Step = Callable[[Turn], Awaitable[Any]]
 TIMEOUT_SLOT = "_timeout"
 LAST_SEEN_SLOT = "_seen"
-OPTIONAL_VARIABLES = ("product", "order", "offered", "when", "quoted", "wanted")
+OPTIONAL_VARIABLES = ("product", "order", "offered", "when", "quoted", "wanted", "also_named")
 
 
 class DialogError(ValueError):

@@ -145,6 +145,9 @@ async def reserve_product(turn: Turn) -> bool:
     turn.variables["product"] = product or {"code": code or "?", "name": code or "?"}
     if product is None:
         return False
+    # "je veux ROBE1 et SAC2": one order at a time, so the offer says how to get the others
+    named = [e.get("value") for e in turn.parse.get("entities", ()) if e.get("entity") == "product"]
+    turn.variables["also_named"] = [c for i, c in enumerate(named) if c != product.code and c not in named[:i]]
     wanted = turn.slots.get("quantity") or turn.entity("quantity", 1) or 1
     qty = max(1, min(int(wanted), int(settings["max_quantity"])))
     prepaid = record is not None and prepayment_required(record, settings)

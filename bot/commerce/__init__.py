@@ -84,6 +84,12 @@ def deposit_price(price: int, settings: dict[str, Any]) -> int:
     return -(-price * int(settings.get("deposit_percent", 100)) // 100)
 
 
+def _also_named(turn: Turn, code: str) -> None:
+    """"je veux ROBE1 et SAC2": one order at a time, so the offer says how to get the other products named."""
+    named = [e.get("value") for e in turn.parse.get("entities", ()) if e.get("entity") == "product"]
+    turn.variables["also_named"] = [c for i, c in enumerate(named) if c != code and c not in named[:i]]
+
+
 async def product_available(turn: Turn) -> bool:
     """The product the buyer named (or the `product` slot) exists and has stock; it becomes the `product` slot."""
     s = _svc(turn)
@@ -93,6 +99,7 @@ async def product_available(turn: Turn) -> bool:
     if product is not None:
         turn.slots["product"] = product.code
         turn.variables.update(deposit=deposit_price(product.price, s.settings), places_left=product.stock)
+        _also_named(turn, product.code)
     return product is not None and product.stock > 0
 
 
@@ -145,9 +152,7 @@ async def reserve_product(turn: Turn) -> bool:
     turn.variables["product"] = product or {"code": code or "?", "name": code or "?"}
     if product is None:
         return False
-    # "je veux ROBE1 et SAC2": one order at a time, so the offer says how to get the others
-    named = [e.get("value") for e in turn.parse.get("entities", ()) if e.get("entity") == "product"]
-    turn.variables["also_named"] = [c for i, c in enumerate(named) if c != product.code and c not in named[:i]]
+    _also_named(turn, product.code)
     wanted = turn.slots.get("quantity") or turn.entity("quantity", 1) or 1
     qty = max(1, min(int(wanted), int(settings["max_quantity"])))
     prepaid = record is not None and prepayment_required(record, settings)

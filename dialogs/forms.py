@@ -17,6 +17,16 @@ TRIES_SLOT = "_tries"
 BACK_WORDS = frozenset({"back", "retour", "précédent", "precedent", "revenir", "go back", "previous"})
 
 
+def _shared_place(turn: Turn, slot_type: str) -> str:
+    """A location shared on WhatsApp or Telegram answers a text question ("Quelle est l'adresse de livraison ?") as
+    its name or address and a map link the courier can open; nothing else is read from it."""
+    place = turn.event.location
+    if place is None or slot_type != "text":
+        return ""
+    named = place.address or place.name or ""
+    return f"{named} https://maps.google.com/?q={place.latitude:.6f},{place.longitude:.6f}".strip()
+
+
 class FormRunner:
     """Reads a buyer's answer into the slot a form is asking for; the Dialog owns everything else."""
 
@@ -100,7 +110,7 @@ class FormRunner:
         if name is None:
             return await self._dialog.fire(turn, form.done) or None
         spec = self.slots[name]
-        text = "" if is_button else (turn.event.text or "")
+        text = "" if is_button else (turn.event.text or _shared_place(turn, spec.type))
         payload = turn.event.payload if is_button else None
         raw = extract(spec, text, payload, turn.entity(spec.entity or name), now=turn.clock(),
                       region=str(turn.settings.get("phone_region", "SN")))

@@ -117,10 +117,12 @@ async def test_sender_maps_provider_errors(bot_api: FakeBotApi) -> None:
         await sender.close()
 
 
-def telegram_vendor(tmp_path: Path, api_base: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+def telegram_vendor(tmp_path: Path, api_base: str, monkeypatch: pytest.MonkeyPatch, example: str = "demo") -> Path:
+    """An example vendor (served as `demo`) on Telegram, its Bot API at `api_base`."""
     monkeypatch.setenv("TG_TOKEN_DEMO", "123:abc")
     monkeypatch.setenv("TG_SECRET_DEMO", SECRET)
-    data = yaml.safe_load((EXAMPLES / "demo.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text(encoding="utf-8"))
+    data["id"] = "demo"
     data["channels"] = {"telegram": {"bot_token": "${TG_TOKEN_DEMO}", "webhook_secret": "${TG_SECRET_DEMO}",
                                      "api_base_url": api_base}}
     d = tmp_path / "tg-vendors"
@@ -271,3 +273,23 @@ async def test_the_sent_message_id_is_the_results_own_whatever_the_answers_key_o
             await sender.send("42", Reply(text="hi"), idempotency_key="k3")
     finally:
         await sender.close()
+
+
+async def test_a_location_shared_for_the_delivery_address_is_taken_with_a_map_link(
+    start_server, bot_api: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a pin is how many buyers answer "Quelle est l'adresse de livraison ?"; it was "Cette adresse est un peu courte"
+    server: Server = await start_server(telegram_vendor(tmp_path, bot_api.base, monkeypatch, "epicerie"))
+    chat = 5123456789
+    await post_update(server, message(20, "RIZ5"))
+    await post_update(server, callback(21, "2"))
+    await post_update(server, callback(22, "delivery"))
+    pin = json.loads((TG / "location.json").read_text(encoding="utf-8"))
+    pin["update_id"] = pin["message"]["message_id"] = 23
+    assert await post_update(server, pin) == 200
+    await server.runtime.pipeline.idle()
+    await server.runtime.delivery.idle()
+    noted = plain(bot_api.sent(chat)[-1]["text"])
+    assert "C'est noté : livraison à https://maps.google.com/?q=14.671400,-17.434700" in noted
+    conv = await server.runtime.store.get_conversation(f"demo:telegram:{chat}")
+    assert conv.state == "offered" and conv.slots["address"].endswith("?q=14.671400,-17.434700")

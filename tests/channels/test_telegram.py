@@ -293,3 +293,18 @@ async def test_a_location_shared_for_the_delivery_address_is_taken_with_a_map_li
     assert "C'est noté : livraison à https://maps.google.com/?q=14.671400,-17.434700" in noted
     conv = await server.runtime.store.get_conversation(f"demo:telegram:{chat}")
     assert conv.state == "offered" and conv.slots["address"].endswith("?q=14.671400,-17.434700")
+
+
+async def test_a_voice_note_is_told_that_only_written_messages_are_read(
+    start_server, bot_api: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it got "Je n'ai pas compris « »": the buyer could not tell what went wrong
+    server: Server = await start_server(telegram_vendor(tmp_path, bot_api.base, monkeypatch))
+    chat = 5123456789
+    voice = message(30, "")
+    del voice["message"]["text"]
+    voice["message"]["voice"] = {"file_id": "AwACAgQAAxkBAAIB", "duration": 4, "mime_type": "audio/ogg"}
+    assert await post_update(server, voice) == 200
+    await wait_calls(bot_api, 1)
+    answer = plain(bot_api.sent(chat)[-1]["text"])
+    assert "Je ne lis que les messages écrits" in answer and "« »" not in answer

@@ -114,8 +114,10 @@ class Dialog:
         for name, run in self._enter.items():
             if run is not None:
                 self._machine.get_state(name).add_callback("enter", run)
-        for t in [*spec.transitions, *spec.global_transitions]:
+        for t in spec.transitions:
             self._add(t)
+        for t in spec.global_transitions:
+            self._add(t, answers_aside=t.dest is None)
         self.system_triggers = spec.all_system_triggers()
         self._timeout_triggers = frozenset(s.timeout.trigger for s in spec.states.values() if s.timeout)
         self._global_triggers = frozenset(tr for t in spec.global_transitions for tr in t.trigger)
@@ -123,14 +125,24 @@ class Dialog:
         self._table = self._compile_table()
 
     # compiling
-    def _add(self, t: TransitionSpec) -> None:
+    def _add(self, t: TransitionSpec, *, answers_aside: bool = False) -> None:
+        """`answers_aside`: a global transition that stays put ("vous êtes où ?" while paying) says the state's
+        prompt after its answer, so the buyer sees what the bot still waits for (Rasa re-prompts likewise)."""
         kwargs: dict[str, Any] = {}
         if t.conditions or t.unless or t.when or t.entities:
             kwargs["conditions"] = [self._guard(t)]
         if t.actions or t.set:
             kwargs["before"] = [self._runner(t.actions, [], t.set)]
-        if t.say:
-            kwargs["after"] = [self._runner([], t.say)]
+        if t.say or answers_aside:
+            say = self._runner([], t.say)
+            if answers_aside:
+                async def say_then_prompt(turn: Turn) -> None:
+                    await say(turn)
+                    self._reprompt(turn)
+
+                kwargs["after"] = [say_then_prompt]
+            else:
+                kwargs["after"] = [say]
         source: Any = "*" if "*" in t.source else t.source
         for trigger in t.trigger:
             self._machine.add_transition(trigger, source, t.dest, **kwargs)
@@ -332,6 +344,14 @@ class Dialog:
             if ask:
                 return ask
         return state.prompt
+
+    def _reprompt(self, turn: Turn) -> None:
+        state = self.spec.states[turn.state]
+        # the initial state waits for nothing; a form asks its own question again (dialogs/forms.py)
+        if turn.state == self.spec.initial or state.form is not None or turn.slots.get(HANDOFF_SLOT):
+            return
+        if state.prompt and state.prompt not in turn.says:
+            turn.say(state.prompt)
 
     def miss(self, turn: Turn, trigger: str, *, is_button: bool = False) -> bool:
         """The fallback policy: re-prompt; after `max_misses` misses, offer a human (or hand over)."""

@@ -119,6 +119,11 @@ async def number_for_product(turn: Turn) -> bool:
     return True
 
 
+async def stock_remains(turn: Turn) -> bool:
+    """After a reservation refused for its quantity: some units are left, fewer than asked (`places_left`)."""
+    return int(turn.variables.get("places_left") or 0) > 0
+
+
 async def describe_balance(turn: Turn) -> None:
     """What is left to pay on site for the order just paid (events: the deposit was paid)."""
     s = _svc(turn)
@@ -372,6 +377,6 @@ async def request_human(turn: Turn) -> None:
 def register(registry: Registry) -> Registry:
     for fn in (reserve_product, change_quantity, order_open, current_order, create_payment, confirm_payment,
                release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
-               request_human, product_available, number_for_product, describe_balance):
+               request_human, product_available, number_for_product, stock_remains, describe_balance):
         registry.add(fn.__name__, fn)
     return register_about(register_buyers(registry))

@@ -79,7 +79,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "bad_quantity": (), "too_many": (), "not_enough": (), "nothing_reserved": (), "ask_address": (),
         "bad_address": (), "address_noted": (), "welcome_back": (),
         "catalogue": ("products",),
-        "ask_quantity": ("product?",),
+        "ask_quantity": ("product?",), "only_left": ("places_left",),
         "offer": ("product", "quantity", "total", "minutes", "stock_left", "reserved_until", "buyer_kind", "tier",
                   "low_stock", "prepaid", "also_named?"),
         "sold_out": ("product",),

@@ -136,15 +136,7 @@ class Dialog:
         if t.actions or t.set:
             kwargs["before"] = [self._runner(t.actions, [], t.set)]
         if t.say or answers_aside:
-            say = self._runner([], t.say)
-            if answers_aside:
-                async def say_then_prompt(turn: Turn) -> None:
-                    await say(turn)
-                    self._reprompt(turn)
-
-                kwargs["after"] = [say_then_prompt]
-            else:
-                kwargs["after"] = [say]
+            kwargs["after"] = [self._runner([], t.say, reprompt=answers_aside)]
         source: Any = "*" if "*" in t.source else t.source
         for trigger in t.trigger:
             self._machine.add_transition(trigger, source, t.dest, **kwargs)
@@ -167,7 +159,8 @@ class Dialog:
 
         return guard
 
-    def _runner(self, actions: list[str], says: list[str | None], sets: dict[str, Any] | None = None) -> Step:
+    def _runner(self, actions: list[str], says: list[str | None], sets: dict[str, Any] | None = None, *,
+                reprompt: bool = False) -> Step:
         fns = [self._registry.get(n) for n in actions]
         keys = [k for k in says if k]
         assignments = list((sets or {}).items())
@@ -182,6 +175,8 @@ class Dialog:
                 await call(fn, turn)
             for key in keys:
                 turn.say(key)
+            if reprompt:
+                self._reprompt(turn)
 
         return run
 

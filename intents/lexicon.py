@@ -305,9 +305,9 @@ FRENCH = Lexicon(
         "dama bëgg", "dama begg", "jox ma",
     ),
     availability_phrases=(
-        "vous avez", "vs avez", "vous avé", "vs avé", "vous avez encore", "avez vous", "avez-vous", "vous auriez",
-        "vs auriez", "auriez vous", "il y a", "y a t il", "y a-t-il", "ya t il", "y'a", "ya", "y a", "existe",
-        "existent", "ça existe", "exist", "dispo", "disponible", "disponibles", "en stock", "il reste",
+        "vous avez", "vs avez", "vous avé", "vs avé", "avez vous", "avez-vous", "vous auriez", "vs auriez",
+        "auriez vous", "il y a", "y a t il", "y a-t-il", "ya t il", "y'a", "ya", "y a", "existe", "existent",
+        "exist", "dispo", "disponible", "disponibles", "en stock", "il reste",
         "il en reste", "reste t il", "do you have", "have you got", "is there", "are there", "available",
         "in stock", "any left", "am ngeen", "ndax am nga", "am nga",
     ),

@@ -117,7 +117,6 @@ class RuleLayer:
         )
         return Analysis(message, extraction, hits, covered, tokens, product_question, asks_availability)
 
-
     def decide(self, analysis: Analysis) -> list[tuple[str, float]] | None:
         """The rules' ranking when they explain the whole message, else None (the classifier's turn)."""
         if not analysis.covered or analysis.product_question:

@@ -189,6 +189,9 @@ FRENCH = Lexicon(
             "voilà", "super", "exact", "exactement", "d'acc", "nickel", "confirmed", "i confirm", "all good",
             "dëgg la", "partant", "partante", "correct", "c'est ça", "that's right", "sounds good", "dacc",
             "tout à fait", "perfect", "great", "ça me convient", "ça me va", "that works", "sounds great",
+            # done choosing, go on ("yes that's it" in NLU-LABELS.md): the offer's next step
+            "c'est tout", "c tout", "cest tout", "ce sera tout", "ça sera tout", "rien d'autre", "that's all",
+            "that's it", "nothing else",
         ),
         "deny": (
             "non", "nan", "nn", "no", "nope", "déedéet", "deedet", "dedeet", "déet", "pas maintenant",

@@ -616,7 +616,7 @@ async def test_send_errors_are_retried_or_not(
     assert len(graph.calls) == 3 and (await outbound_messages(server))[0].provider_message_id == "wamid.OUT3"
 
     graph.fail_with = [(400, graph_error(131026, "Message undeliverable"), {})]
-    assert await post(server, text_message(2, "aide")) == 200
+    assert await post(server, text_message(2, "merci")) == 200
 
     async def failed() -> bool:
         outs = await outbound_messages(server)

@@ -119,6 +119,7 @@ MESSAGES: dict[str, dict[str, tuple[str, ...]]] = {
         "about": ABOUT,
         "welcome": (), "help": (), "human": (), "thanks": (), "goodbye": (), "not_understood": (),
         "offer_human": (), "stale_button": (), "prompt_idle": (), "prompt_offered": (), "prompt_awaiting": (),
+        "prompt_priced": (),
         "nothing_to_cancel": (), "nothing_to_pay": (), "pay_on_delivery": (),
         "payment_pending": (), "complaint": (), "payment_failed": (), "bad_quantity": (), "too_many": (),
         "not_enough": (), "nothing_ordered": (), "quote_unavailable": (), "no_terms": (), "welcome_back": (),

@@ -31,6 +31,19 @@ def test_every_segment_compiles_and_has_every_message_in_fr_and_en(segment: str)
 
 
 @pytest.mark.parametrize("segment", shipped_segments())
+def test_every_prompt_and_reask_renders_without_what_an_action_computed(segment: str) -> None:
+    # they are said again after an answer aside, whose action may have set other variables (the b2b `priced`
+    # prompt needed `quantity`: "c combien le fer ?" while a price was shown failed the turn)
+    from templates.variables import MESSAGES
+
+    spec = load_segment_dialog(segment)
+    repeated = {state.prompt for state in spec.states.values() if state.prompt}
+    repeated |= {slot.reask or slot.ask for slot in spec.slots.values() if slot.reask or slot.ask}
+    needs = {key: [v for v in MESSAGES[segment].get(key, ()) if not v.endswith("?")] for key in repeated}
+    assert {key: names for key, names in needs.items() if names} == {}
+
+
+@pytest.mark.parametrize("segment", shipped_segments())
 def test_every_segment_has_conversation_tests_for_its_main_paths(segment: str) -> None:
     text = (ROOT / "tests" / "conversations" / f"{segment}.yaml").read_text(encoding="utf-8").lower()
     for path in ("happy path", "cancel", "expir", "fallback", "human"):

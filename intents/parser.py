@@ -149,14 +149,15 @@ class NluParser:
             else:
                 rest = [pair for pair in ranked if pair[0] != OUT_OF_SCOPE]
                 ranked = [(OUT_OF_SCOPE, max(1.0 - confidence, confidence)), *rest]
-        if analysis.asks_availability and (ranked[0][0] == "buy" or (
-                ranked[0][0] == "complaint" and "complaint" not in analysis.hits and has_product)):
+        read = ranked[0][0]
+        if (read == "buy" or (read == "complaint" and "complaint" not in analysis.hits and has_product)) \
+                and self._rules.asks_availability(analysis):
             # "vous avez la robe en rouge" asks whether it is there (NLU-LABELS.md: product_info); the live seller
             # would otherwise reserve the dress. Read `complaint` with no complaint word ("vs avez le sac en noir",
             # after "vous avez envoyé la mauvaise robe" in training), it is the same question.
             top = ranked[0][1]
             rest = [(n, c) for n, c in ranked[1:] if n != "product_info"]
-            ranked = [("product_info", top), (ranked[0][0], min(1.0 - top, top)), *rest]
+            ranked = [("product_info", top), (read, min(1.0 - top, top)), *rest]
         if ranked[0][0] == OUT_OF_SCOPE and any(entity["entity"] == "quantity" for entity in entities):
             # A number of things asked for ("il me faut 200 sacs", "3 places svp") is a purchase of whatever the
             # conversation is on, not something a seller's bot should not handle (NLU-LABELS.md)

@@ -47,8 +47,8 @@ class Analysis:
     tokens: int
     # A product named in a question with no purchase word ("le foulard c'est de la soie ?"): not the rules' `buy`.
     product_question: bool = False
-    # "vous avez la robe en rouge": whether something is there, with no purchase, taking word or quantity.
-    asks_availability: bool = False
+    # A purchase word fired ("je prends", "commander"), not only a product named.
+    buy_words: bool = False
 
 
 class RuleLayer:
@@ -110,12 +110,18 @@ class RuleLayer:
             if not any(start < other_end and other_start < end for other_start, other_end in spans):
                 covered = False
         product_question = hits == [BUY] and BUY not in keyword_hits and "?" in normalised
-        asks_availability = (
-            self._availability is not None and BUY not in keyword_hits and "quantity" not in kinds
-            and bool(self._availability.search(normalised))
-            and not (self._taking is not None and self._taking.search(normalised))
+        return Analysis(message, extraction, hits, covered, tokens, product_question, BUY in keyword_hits)
+
+    def asks_availability(self, analysis: Analysis) -> bool:
+        """"vous avez la robe en rouge": whether something is there, with no purchase or taking word and no
+        quantity. Asked only of a message read `buy` or `complaint`, so other messages pay nothing for it."""
+        text = analysis.message.text
+        return (
+            self._availability is not None and not analysis.buy_words
+            and all(kind != "quantity" for _, _, kind in analysis.extraction.marks)
+            and bool(self._availability.search(text))
+            and not (self._taking is not None and self._taking.search(text))
         )
-        return Analysis(message, extraction, hits, covered, tokens, product_question, asks_availability)
 
     def decide(self, analysis: Analysis) -> list[tuple[str, float]] | None:
         """The rules' ranking when they explain the whole message, else None (the classifier's turn)."""

@@ -21,7 +21,6 @@ log = logging.getLogger("palabre.dialogs")
 Step = Callable[[Turn], Awaitable[Any]]
 TIMEOUT_SLOT = "_timeout"
 LAST_SEEN_SLOT = "_seen"
-CLOSINGS = frozenset({"thanks", "goodbye"})
 OPTIONAL_VARIABLES = ("product", "order", "offered", "when", "quoted", "wanted", "also_named")
 
 
@@ -118,8 +117,7 @@ class Dialog:
         for t in spec.transitions:
             self._add(t)
         for t in spec.global_transitions:
-            # thanks and goodbyes close an exchange: repeating what the bot waits for would answer a "merci" twice
-            self._add(t, answers_aside=t.dest is None and not set(t.trigger) <= CLOSINGS)
+            self._add(t, answers_aside=t.dest is None and not set(t.trigger) <= set(spec.fallback.closings))
         self.system_triggers = spec.all_system_triggers()
         self._timeout_triggers = frozenset(s.timeout.trigger for s in spec.states.values() if s.timeout)
         self._global_triggers = frozenset(tr for t in spec.global_transitions for tr in t.trigger)

@@ -124,6 +124,8 @@ class FallbackSpec(BaseModel):
     then: Literal["offer", "handoff"] = "offer"  # "handoff" hands the conversation to a human at once
     # a "ok", "oui" or "non" no transition takes (nothing was asked): the state's prompt, or silence, and no miss
     acknowledge: list[str] = Field(default_factory=lambda: ["affirm", "deny"])
+    # a global answer to these closes an exchange: the state's prompt does not follow it (a "merci" answered once)
+    closings: list[str] = Field(default_factory=lambda: ["thanks", "goodbye"])
 
 
 class SessionSpec(BaseModel):

@@ -24,6 +24,10 @@ _BREAKS = frozenset({"et", "and", "ou", "or", "puis", "plus", "avec", "with", "a
 _MAX_GAP = 2
 # An imperative before a pronoun is a verb, not a product: "montre-moi" is not the watch.
 _PRONOUNS_AFTER_VERB = frozenset({"moi", "nous", "lui", "leur"})
+# Wolof "wax" is to speak or tell as well as the wax print: opening a mention, before an object pronoun or "ak"
+# (with), it is the verb ("wax ma njëg gi", "bëgg naa wax ak boroom bi"); after "robe" it is the fabric.
+_WOLOF_VERBS = frozenset({"wax"})
+_AFTER_WOLOF_VERB = frozenset({"ma", "ko", "nu", "leen", "ak"})
 _MIN_FUZZY_LENGTH = 5
 _FUZZY_RATIO = 0.8
 # The winner must outscore the runner-up by this factor, otherwise the mention is ambiguous.
@@ -169,7 +173,11 @@ class ProductNames:
                     gap += 1
                 continue
             punctuation = clusters and clusters[-1] and re.search(r"[,;:!?.+/]", text[clusters[-1][-1][1] : start])
-            if not clusters or gap > _MAX_GAP or punctuation:
+            opens = not clusters or gap > _MAX_GAP or punctuation
+            if opens and word in _WOLOF_VERBS and following in _AFTER_WOLOF_VERB:
+                gap += 1
+                continue
+            if opens:
                 clusters.append([])
             clusters[-1].append((start, end, stemmed, hits))
             gap = 0

@@ -38,6 +38,7 @@ def named(parser: NluParser, text: str) -> list[str]:
         ("la montre dorée", ["MONTRE2"]),
         ("la robe wax et le sac en cuir", ["ROBE1", "SAC2"]),
         ("ROBE1 la robe wax", ["ROBE1"]),  # one product named twice is one entity
+        ("dama bëgg robe wax ak sac bi", ["ROBE1", "SAC2"]),  # after "robe", "wax" is the fabric
     ],
 )
 def test_names_resolve_to_codes(parser: NluParser, text: str, codes: list[str]) -> None:
@@ -60,6 +61,8 @@ def test_typos_still_match(parser: NluParser, text: str, code: str) -> None:
         "en rouge ?",  # a colour alone names nothing
         "montre moi le catalogue",  # a verb before a pronoun is not the watch
         "montrez le catalogue",  # a verb ending is not a typo
+        "wax ma njëg gi",  # Wolof: "tell me the price", not the wax dress
+        "mangi bëgg wax ak kenn ci yeen",  # Wolof: "I want to speak with one of you"
         "bonjour",
     ],
 )
@@ -119,3 +122,13 @@ def test_two_hundred_products_names_still_resolve() -> None:
 def test_an_english_buyer_names_a_french_catalogue_item(parser: NluParser, text: str, codes: list[str]) -> None:
     # "the leather bag" matched nothing in "Sac en cuir": an English-writing buyer could only type codes
     assert named(parser, text) == codes
+
+
+def test_wolof_speak_with_someone_is_no_dress_to_buy() -> None:
+    """Wolof "wax ak" (speak with) was the wax dress: the buyer asking for a person got the dress reserved."""
+    parser = NluParser([CatalogueItem("ROBE1", "Robe Wax Ankara"), CatalogueItem("SAC2", "Sac en cuir")])
+
+    result = parser.parse("mangi bëgg wax ak kenn ci yeen")
+
+    assert result["intent"]["name"] == "human"
+    assert result["entities"] == []

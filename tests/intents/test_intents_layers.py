@@ -175,6 +175,18 @@ def test_vendor_examples_teach_the_vendor_words() -> None:
     assert vendor.parse("tata Khady stp")["intent"]["name"] == "human"
 
 
+def test_a_vendor_example_wins_over_a_built_in_one_in_the_same_words() -> None:
+    """A microfinance vendor's own balance question was read out_of_scope: the built-in data files the same words
+    ("ñaata moo des ci sama kont ?") out of scope for a shop."""
+    examples = {"order_status": ["mon solde", "sama solde", "ñaata la am ci sama kont", "ñaata moo des ci sama kont"]}
+    vendor = NluParser(DEMO, examples=examples, second_opinion=True)
+
+    assert vendor.parse("ñaata moo des ci sama kont")["intent"]["name"] == "order_status"
+    assert max(vendor._opinion.probabilities("ñaata moo des ci sama kont ?").items(), key=lambda p: p[1])[0] \
+        == "order_status"
+    assert NluParser(DEMO).parse("ñaata moo des ci sama kont")["intent"]["name"] == "out_of_scope"
+
+
 def test_vendors_with_the_same_examples_share_one_model() -> None:
     examples = {"menu": ["la vitrine du jour", "montrez la vitrine"]}
 

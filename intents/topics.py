@@ -12,7 +12,10 @@ import re
 
 _TOPICS: dict[str, str] = {
     "delivery": r"livr(?:ez|er|ons|aison|aisons|eriez|ables?)|frais de (?:port|transport)|expedi(?:ez|er|tion)"
-                r"|envoyez (?:a|au|en|sur|dans)|deliver(?:y|ies)?|shipping|do you ship",
+                r"|envoyez (?:a|au|en|sur|dans)|deliver(?:y|ies)?|shipping|do you ship"
+                # paying on receipt is paying at delivery ("je paie à la réception", "can I pay when it arrives")
+                r"|a (?:la )?reception|quand je (?:le |la |les )?(?:recois|recevrai)|(?:on|upon) (?:arrival|receipt)"
+                r"|when (?:it|they) (?:arrives?|comes?)|when i (?:get|receive) (?:it|them)",
     "location": r"vous (?:etes|vous trouvez|vs trouvez) (?:ou|situee?s?|basee?s?|localisee?s?)"
                 r"|vs etes (?:ou|situee?s?)|ou (?:etes[ -]vous|etes vs|vous trouver|se (?:trouve|situe)"
                 r"|est (?:la|votre|ta) (?:boutique|magasin|shop|adresse))|c'?est (?:ou|a quelle adresse)"

@@ -250,6 +250,10 @@ def test_places_or_tickets_counted_with_no_product_named_are_a_quantity(
         ("vous êtes ouverts le dimanche ?", ["hours"]),
         ("are you open on sunday", ["hours"]),
         ("vous êtes où et vous livrez ?", ["location", "delivery"]),
+        # paying on receipt is paying at delivery (the payment part's pay_on_delivery answer)
+        ("je peux payer à la réception ?", ["delivery"]),
+        ("je paie quand je reçois le colis", ["delivery"]),
+        ("can I pay when it arrives?", ["delivery"]),
         # an order already on its way, a buyer giving their own address, a parcel that arrived open: no question
         # about the shop
         ("mon colis sera livré quand", []),

@@ -119,6 +119,20 @@ async def number_for_product(turn: Turn) -> bool:
     return True
 
 
+_NUMBER_LAST = re.compile(r"\D*?\s(\d{1,6})\s*(?:svp|stp|please|pls|merci)?\s*[.!]*\s*", re.IGNORECASE)
+
+
+async def number_at_end(turn: Turn) -> bool:
+    """"dama bëgg 40", "il m'en faut 200" after the iron's price: a message ending in a number is that many of the
+    product the conversation is on. For bulk sellers (b2b): past 20 the parser reads such a number as no quantity
+    (a shoe size), and the rules path reads "dama bëgg 40" as out of scope."""
+    match = _NUMBER_LAST.fullmatch(turn.event.text or "")
+    if match is None or turn.event.payload or not turn.slots.get("product") or int(match.group(1)) < 1:
+        return False
+    turn.slots["quantity"] = int(match.group(1))
+    return True
+
+
 async def stock_remains(turn: Turn) -> bool:
     """After a reservation refused for its quantity: some units are left, fewer than asked (`places_left`)."""
     return int(turn.variables.get("places_left") or 0) > 0
@@ -377,6 +391,7 @@ async def request_human(turn: Turn) -> None:
 def register(registry: Registry) -> Registry:
     for fn in (reserve_product, change_quantity, order_open, current_order, create_payment, confirm_payment,
                release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
-               request_human, product_available, number_for_product, stock_remains, describe_balance):
+               request_human, product_available, number_for_product, number_at_end, stock_remains,
+               describe_balance):
         registry.add(fn.__name__, fn)
     return register_about(register_buyers(registry))

@@ -176,6 +176,12 @@ async def book_slot(turn: Turn) -> bool:
     if not await s.store.reserve_stock(s.vendor.id, slot, 1, booking):
         return False
     tz = ZoneInfo(s.vendor.config.timezone)
+    turn.variables["moved_from"] = None
+    old, old_slot = turn.slots.get("booking"), turn.slots.get("booked_slot")
+    if old and old_slot:  # a move: the booking held until now is given back only once the new one is taken
+        await s.store.release_stock(s.vendor.id, old_slot, old)
+        turn.cancel_timer(f"{old}:remind")
+        turn.variables["moved_from"] = slot_label(_start_of(old_slot, tz), s.vendor.config.locale)
     start = _start_of(slot, tz)
     turn.variables["product"] = await s.store.get_product(s.vendor.id, slot.split("@", 1)[0])
     turn.slots.update(booking=booking, booked_slot=slot,

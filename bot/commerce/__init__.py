@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from bot.buyers import adaptive_settings, adaptive_timing, low_stock, offer_vari
 from bot.buyers.actions import AGAIN_SLOT, after_payment
 from bot.buyers.actions import register as register_buyers
 from bot.commerce.about import register as register_about
+from bot.commerce.words import register as register_words
 from bot.payments import ENTITY_METHODS, METHOD_LABELS, PaymentProvider
 from bot.vendors import Vendor
 from channels.base import mask_address
@@ -101,36 +101,6 @@ async def product_available(turn: Turn) -> bool:
         turn.variables.update(deposit=deposit_price(product.price, s.settings), places_left=product.stock)
         _also_named(turn, product.code)
     return product is not None and product.stock > 0
-
-
-_NUMBER_ALONE = re.compile(r"\s*(\d{1,3})\s*(?:svp|stp|please|pls|merci)?\s*[.!]*\s*", re.IGNORECASE)
-
-
-async def number_for_product(turn: Turn) -> bool:
-    """"2" typed after "c combien le lait ?": that many of the product the conversation is on (the `quantity` slot).
-
-    The parser reads a number alone as no quantity (a size, an order number); the dialog knows what was just
-    asked about. A button's number typed on SMS became its payload before this (dialogs/choices.py).
-    """
-    match = _NUMBER_ALONE.fullmatch(turn.event.text or "")
-    if match is None or turn.event.payload or not turn.slots.get("product") or int(match.group(1)) < 1:
-        return False
-    turn.slots["quantity"] = int(match.group(1))
-    return True
-
-
-_NUMBER_LAST = re.compile(r"\D*?\s(\d{1,6})\s*(?:svp|stp|please|pls|merci)?\s*[.!]*\s*", re.IGNORECASE)
-
-
-async def number_at_end(turn: Turn) -> bool:
-    """"dama bëgg 40", "il m'en faut 200" after the iron's price: a message ending in a number is that many of the
-    product the conversation is on. For bulk sellers (b2b): past 20 the parser reads such a number as no quantity
-    (a shoe size), and the rules path reads "dama bëgg 40" as out of scope."""
-    match = _NUMBER_LAST.fullmatch(turn.event.text or "")
-    if match is None or turn.event.payload or not turn.slots.get("product") or int(match.group(1)) < 1:
-        return False
-    turn.slots["quantity"] = int(match.group(1))
-    return True
 
 
 async def stock_remains(turn: Turn) -> bool:
@@ -391,7 +361,6 @@ async def request_human(turn: Turn) -> None:
 def register(registry: Registry) -> Registry:
     for fn in (reserve_product, change_quantity, order_open, current_order, create_payment, confirm_payment,
                release_reservation, expire_order, describe_current_order, describe_product, list_catalogue,
-               request_human, product_available, number_for_product, number_at_end, stock_remains,
-               describe_balance):
+               request_human, product_available, stock_remains, describe_balance):
         registry.add(fn.__name__, fn)
-    return register_about(register_buyers(registry))
+    return register_words(register_about(register_buyers(registry)))

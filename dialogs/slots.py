@@ -28,7 +28,10 @@ _RELATIVE = {"aujourd'hui": 0, "aujourdhui": 0, "today": 0, "demain": 1, "tomorr
 _WORD_NUMBERS = {"un": 1, "une": 1, "one": 1, "deux": 2, "two": 2, "trois": 3, "three": 3, "quatre": 4,
                  "four": 4, "cinq": 5, "five": 5, "six": 6, "sept": 7, "seven": 7, "huit": 8, "eight": 8,
                  "neuf": 9, "nine": 9, "dix": 10, "ten": 10, "onze": 11, "eleven": 11, "douze": 12, "twelve": 12,
-                 "quinze": 15, "fifteen": 15, "vingt": 20, "twenty": 20, "trente": 30, "thirty": 30}
+                 "quinze": 15, "fifteen": 15, "vingt": 20, "twenty": 20, "trente": 30, "thirty": 30,
+                 # Wolof, typed with or without its letters' marks
+                 "benn": 1, "ñaar": 2, "naar": 2, "ñett": 3, "nett": 3, "ñeent": 4, "neent": 4, "juróom": 5,
+                 "juroom": 5, "fukk": 10}
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")

@@ -246,8 +246,9 @@ FRENCH = Lexicon(
         "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5,
         "six": 6, "sept": 7, "huit": 8, "neuf": 9, "dix": 10,
         "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-        # Wolof
-        "benn": 1, "ñaar": 2, "ñett": 3, "ñeent": 4, "juróom": 5,
+        # Wolof, also with the "-i" that joins a number to its noun ("ñaari place", "ñetti bracelet")
+        "benn": 1, "ñaar": 2, "ñett": 3, "ñeent": 4, "juróom": 5, "fukk": 10,
+        "ñaari": 2, "ñetti": 3, "ñeenti": 4, "juróomi": 5,
     },
     fillers=_words(
         # French

@@ -199,7 +199,8 @@ def test_a_bad_condition_is_reported_at_its_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("kind", "text", "expected"), [
-    ("int", "3", 3), ("int", "trois", 3), ("int", "beaucoup", None),
+    ("int", "3", 3), ("int", "trois", 3), ("int", "beaucoup", None), ("int", "ñaar", 2),
+    ("int", "nett", 3),  # Wolof, with or without the tilde
     ("amount", "50 000 F", 50000), ("amount", "75k", 75000), ("amount", "1,5 million", 1_500_000),
     ("phone", "77 123 45 67", "+221771234567"), ("phone", "0033612345678", "+33612345678"), ("phone", "12", None),
     ("date", "demain", "2026-06-10"), ("date", "25/12", "2026-12-25"), ("date", "31/02", None),

@@ -227,7 +227,10 @@ def test_a_weight_is_not_a_number_of_packs() -> None:
 
 
 @pytest.mark.parametrize(("text", "quantity"), [("je veux 3 places", 3), ("deux billets svp", 2),
-                                                ("2 tickets please", 2)])
+                                                ("2 tickets please", 2),
+                                                # Wolof "-i" joins the number to its noun ("dama bëgg ñaari place"
+                                                # was asked "Combien de places ?")
+                                                ("dama bëgg ñaari place", 2), ("jox ma ñetti billet", 3)])
 def test_places_or_tickets_counted_with_no_product_named_are_a_quantity(
         parser: NluParser, text: str, quantity: int) -> None:
     # after the concert's price, "je veux 3 places" was asked "Combien de places ?"

@@ -276,7 +276,7 @@ FRENCH = Lexicon(
         "fabric": "tissu", "cloth": "tissu", "woven": "tissé", "embroidered": "brodé", "braided": "tressé",
         "braids": "tresses", "rice": "riz", "oil": "huile", "peanut": "arachide", "sugar": "sucre", "milk": "lait",
         "powder": "poudre", "bread": "pain", "soap": "savon", "water": "eau", "ticket": "billet", "cement": "ciment",
-        "iron": "fer", "sheet": "tôle", "phone": "téléphone",
+        "iron": "fer", "sheet": "tôle", "phone": "téléphone", "haircut": "coupe",
     },
     name_generic=_words(
         "grand grande petit petite gros grosse long longue court courte joli jolie beau belle bel nouveau",

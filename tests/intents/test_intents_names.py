@@ -124,6 +124,14 @@ def test_an_english_buyer_names_a_french_catalogue_item(parser: NluParser, text:
     assert named(parser, text) == codes
 
 
+def test_an_english_buyer_names_a_service() -> None:
+    # "a haircut" named nothing in the salon's "Coupe homme": the buyer got the opening hours instead of slots
+    parser = NluParser([CatalogueItem("COUPE", "Coupe homme"), CatalogueItem("TRESSES", "Tresses")], classifier=False)
+
+    assert named(parser, "can I book a haircut tomorrow at 3pm?") == ["COUPE"]
+    assert named(parser, "how much for braids") == ["TRESSES"]
+
+
 def test_wolof_speak_with_someone_is_no_dress_to_buy() -> None:
     """Wolof "wax ak" (speak with) was the wax dress: the buyer asking for a person got the dress reserved."""
     parser = NluParser([CatalogueItem("ROBE1", "Robe Wax Ankara"), CatalogueItem("SAC2", "Sac en cuir")])

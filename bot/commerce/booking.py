@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,13 +22,6 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_LABELS = {"fr": ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."),
               "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
 CHOICES = ("slot1", "slot2", "slot3")  # the button ids of the offered slots, in order
-
-
-# Moving a booking asked in words: "je veux changer mon rdv", "on peut décaler à jeudi ?", "dama bëgg soppi sama
-# rendez-vous", "can I reschedule"
-_MOVE = re.compile(r"\b(?:chang\w*|d[ée]pla[cç]\w*|d[ée]cal\w*|report\w*|modifi\w*|avancer"
-                   r"|autre (?:heure|jour|date|cr[ée]neau|moment)|reschedul\w*|move|postpone"
-                   r"|another (?:time|day|slot)|soppi\w*)\b", re.IGNORECASE)
 
 
 def _svc(turn: Turn) -> Services:
@@ -226,12 +218,7 @@ async def cancel_booking(turn: Turn) -> None:
     turn.slots.pop("choice", None)
 
 
-def asks_to_move(turn: Turn) -> bool:
-    """A message that asks to move the booking (the [CHANGER] button in words)."""
-    return bool(_MOVE.search(turn.event.text or ""))
-
-
 def register(registry: Registry) -> Registry:
-    for fn in (offer_slots, book_slot, describe_booking, current_booking, cancel_booking, asks_to_move):
+    for fn in (offer_slots, book_slot, describe_booking, current_booking, cancel_booking):
         registry.add(fn.__name__, fn)
     return registry

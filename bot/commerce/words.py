@@ -1,4 +1,5 @@
-"""What the buyer's own words say beyond the intent: a quantity typed as a bare or final number, a payment made."""
+"""What the buyer's own words say beyond the intent: a quantity as a bare or final number, a payment made, a
+request to pay on terms or to move a booking."""
 
 from __future__ import annotations
 
@@ -52,7 +53,29 @@ async def says_paid(turn: Turn) -> bool:
     return bool(_PAID.search(turn.event.text or ""))
 
 
+# "c possible de payer à 30 jours ?", "sur facture", "à crédit", "net 30", "can I pay on terms?"
+_TERMS = re.compile(r"\b(?:\d+\s*(?:jours|jrs|j|days)|[àa] terme|sur facture|facture|[àa] cr[ée]dit|credit|net\s*\d+"
+                    r"|on terms|invoice|[ée]ch[ée]ance)\b", re.IGNORECASE)
+
+
+async def asks_for_terms(turn: Turn) -> bool:
+    """A payment message that asks to pay later on an invoice ("c possible de payer à 30 jours ?")."""
+    return bool(_TERMS.search(turn.event.text or ""))
+
+
+# Moving a booking asked in words: "je veux changer mon rdv", "on peut décaler à jeudi ?", "dama bëgg soppi sama
+# rendez-vous", "can I reschedule"
+_MOVE = re.compile(r"\b(?:chang\w*|d[ée]pla[cç]\w*|d[ée]cal\w*|report\w*|modifi\w*|avancer"
+                   r"|autre (?:heure|jour|date|cr[ée]neau|moment)|reschedul\w*|move|postpone"
+                   r"|another (?:time|day|slot)|soppi\w*)\b", re.IGNORECASE)
+
+
+async def asks_to_move(turn: Turn) -> bool:
+    """A message that asks to move the booking (the [CHANGER] button in words)."""
+    return bool(_MOVE.search(turn.event.text or ""))
+
+
 def register(registry: Registry) -> Registry:
-    for fn in (number_for_product, number_at_end, says_paid):
+    for fn in (number_for_product, number_at_end, says_paid, asks_for_terms, asks_to_move):
         registry.add(fn.__name__, fn)
     return registry

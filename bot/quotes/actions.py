@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import secrets
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,11 +18,6 @@ INVOICE_METHOD = "invoice"  # an order's payment_method when it is paid later on
 # The buyer's last quote: its reference, product, quantity, unit price and end of validity. An order of
 # that product and quantity before then pays the quoted price, whatever the vendor file says since.
 QUOTE_SLOT = "_quote"
-
-
-# "c possible de payer à 30 jours ?", "sur facture", "à crédit", "net 30", "can I pay on terms?"
-_TERMS = re.compile(r"\b(?:\d+\s*(?:jours|jrs|j|days)|[àa] terme|sur facture|facture|[àa] cr[ée]dit|credit|net\s*\d+"
-                    r"|on terms|invoice|[ée]ch[ée]ance)\b", re.IGNORECASE)
 
 
 def _svc(turn: Turn) -> Services:
@@ -138,12 +132,7 @@ async def invoice_on_terms(turn: Turn) -> bool:
     return True
 
 
-def asks_for_terms(turn: Turn) -> bool:
-    """A payment message that asks to pay later on an invoice ("c possible de payer à 30 jours ?")."""
-    return bool(_TERMS.search(turn.event.text or ""))
-
-
 def register(registry: Registry) -> Registry:
-    for fn in (describe_quote, make_quote, apply_quote, invoice_on_terms, asks_for_terms):
+    for fn in (describe_quote, make_quote, apply_quote, invoice_on_terms):
         registry.add(fn.__name__, fn)
     return registry

@@ -157,11 +157,11 @@ def vendor_first(pairs: Sequence[tuple[str, str]], extra: Sequence[tuple[str, st
     """The built-in examples less those a vendor example labels otherwise in the same words (case, accents and
     punctuation aside): a microfinance vendor's "ñaata moo des ci sama kont" asks for its balance, where the
     built-in data files it out of scope for a shop, and the vendor's word must win."""
-    said = {_words(text): intent for intent, text in extra}
-    return [(intent, text) for intent, text in pairs if said.get(_words(text), intent) == intent]
+    said = {_word_key(text): intent for intent, text in extra}
+    return [(intent, text) for intent, text in pairs if said.get(_word_key(text), intent) == intent]
 
 
-def _words(text: str) -> str:
+def _word_key(text: str) -> str:
     return " ".join(re.findall(r"[^\W_]+", normalize(text).text))
 
 
